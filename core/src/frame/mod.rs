@@ -1,0 +1,1 @@
+//! Media frame encryption (`spec/frames.md`). Placeholder: implemented by the frame work.
