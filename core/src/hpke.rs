@@ -86,7 +86,9 @@ impl HpkeKeyPair {
             ciphertext,
             aad,
         )
-        .map_err(|_| CryptoError::DecryptFailed { what: "HPKE ciphertext" })?;
+        .map_err(|_| CryptoError::DecryptFailed {
+            what: "HPKE ciphertext",
+        })?;
         Ok(Zeroizing::new(pt))
     }
 }

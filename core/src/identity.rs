@@ -116,10 +116,11 @@ impl PublicIdentity {
                 reason: "not an uncompressed SEC1 point",
             });
         }
-        let key = VerifyingKey::from_sec1_bytes(bytes).map_err(|_| CryptoError::InvalidPublicKey {
-            what: "identity",
-            reason: "not a point on P-256",
-        })?;
+        let key =
+            VerifyingKey::from_sec1_bytes(bytes).map_err(|_| CryptoError::InvalidPublicKey {
+                what: "identity",
+                reason: "not a point on P-256",
+            })?;
         Ok(Self::from_verifying_key(key))
     }
 
@@ -139,7 +140,12 @@ impl PublicIdentity {
     }
 
     /// Verifies a signature over `LabeledContent(label, content)`; rejects high-S signatures.
-    pub fn verify(&self, label: &'static str, content: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
+    pub fn verify(
+        &self,
+        label: &'static str,
+        content: &[u8],
+        sig: &[u8],
+    ) -> Result<(), CryptoError> {
         let bad = |reason| CryptoError::BadSignature { label, reason };
         if sig.len() != SIGNATURE_LEN {
             return Err(bad("signature is not 64 bytes"));
@@ -181,8 +187,12 @@ mod tests {
         let sig = k.sign("commit", b"x");
         let parsed = Signature::from_slice(&sig).unwrap();
         // Negate s: (r, n - s) is the high-S twin of a valid signature.
-        let high = Signature::from_scalars(parsed.r().to_bytes(), (-*parsed.s()).to_bytes()).unwrap();
-        let err = k.public().verify("commit", b"x", &high.to_bytes()).unwrap_err();
+        let high =
+            Signature::from_scalars(parsed.r().to_bytes(), (-*parsed.s()).to_bytes()).unwrap();
+        let err = k
+            .public()
+            .verify("commit", b"x", &high.to_bytes())
+            .unwrap_err();
         assert!(err.to_string().contains("low-S"), "{err}");
     }
 

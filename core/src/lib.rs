@@ -11,9 +11,11 @@ pub mod error;
 pub mod frame;
 pub mod hpke;
 pub mod identity;
+pub mod meeting;
 pub mod merkle;
 pub mod schedule;
 pub mod secret;
+pub mod sim;
 pub mod suite;
 pub mod tree;
 

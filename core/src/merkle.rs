@@ -142,7 +142,10 @@ fn check_indices(n: usize, indices: &[usize]) -> Result<(), MerkleError> {
     }
     if let Some(&last) = indices.last() {
         if last >= n {
-            return Err(MerkleError::IndexOutOfRange { index: last, len: n });
+            return Err(MerkleError::IndexOutOfRange {
+                index: last,
+                len: n,
+            });
         }
     }
     Ok(())
@@ -221,7 +224,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn leaves(n: usize) -> Vec<[u8; 32]> {
-        (0..n).map(|i| labeled_hash("test", &(i as u64).to_be_bytes())).collect()
+        (0..n)
+            .map(|i| labeled_hash("test", &(i as u64).to_be_bytes()))
+            .collect()
     }
 
     #[test]
@@ -258,7 +263,10 @@ mod tests {
         );
         let mut long = proof.clone();
         long.push([0u8; 32]);
-        assert_eq!(compute_root(10, &[(3, l[3])], &long), Err(MerkleError::ProofTooLong(1)));
+        assert_eq!(
+            compute_root(10, &[(3, l[3])], &long),
+            Err(MerkleError::ProofTooLong(1))
+        );
         assert_eq!(
             compute_root(10, &[(11, l[3])], &proof),
             Err(MerkleError::IndexOutOfRange { index: 11, len: 10 })

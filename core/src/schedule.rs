@@ -27,8 +27,6 @@ pub mod labels {
     pub const RESYNC_REQUEST: &str = "resync request";
     /// Signature over a `LivenessNonce`.
     pub const LIVENESS: &str = "liveness";
-    /// Signature over a `Handover`.
-    pub const HANDOVER: &str = "handover";
     /// Identity fingerprint hash.
     pub const FINGERPRINT: &str = "fingerprint";
     /// Initial transcript hash.
@@ -117,7 +115,9 @@ pub fn expand_with_label(secret: &[u8], name: &str, context: &[u8], out: &mut [u
     let l = label(name);
     let len = u16::try_from(out.len()).unwrap_or(u16::MAX).to_be_bytes();
     let label_len = [u8::try_from(l.len()).unwrap_or(u8::MAX)];
-    let ctx_len = u32::try_from(context.len()).unwrap_or(u32::MAX).to_be_bytes();
+    let ctx_len = u32::try_from(context.len())
+        .unwrap_or(u32::MAX)
+        .to_be_bytes();
     // from_prk only fails for PRKs shorter than the hash; expand only for outputs over 255*32.
     // Both are excluded by construction (fixed 32-byte secrets, outputs of at most 48 bytes).
     if let Ok(hk) = Hkdf::<Sha256>::from_prk(secret) {
@@ -340,8 +340,12 @@ mod tests {
         let base = EpochSecrets::derive(b"meeting-0123456789", 5, &th, &root);
         let other_epoch = EpochSecrets::derive(b"meeting-0123456789", 6, &th, &root);
         let other_th = EpochSecrets::derive(b"meeting-0123456789", 5, &[3u8; 32], &root);
-        let other_root =
-            EpochSecrets::derive(b"meeting-0123456789", 5, &th, &Secret::from_bytes([9u8; 32]));
+        let other_root = EpochSecrets::derive(
+            b"meeting-0123456789",
+            5,
+            &th,
+            &Secret::from_bytes([9u8; 32]),
+        );
         let other_meeting = EpochSecrets::derive(b"meeting-0123456780", 5, &th, &root);
         for o in [&other_epoch, &other_th, &other_root, &other_meeting] {
             assert_ne!(o.epoch_secret, base.epoch_secret);

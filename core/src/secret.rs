@@ -17,11 +17,13 @@ impl<const N: usize> Secret<N> {
 
     /// Copies a slice of exactly `N` bytes into a secret.
     pub fn from_slice(bytes: &[u8], what: &'static str) -> Result<Self, crate::CryptoError> {
-        let arr: [u8; N] = bytes.try_into().map_err(|_| crate::CryptoError::BadLength {
-            what,
-            expected: N,
-            got: bytes.len(),
-        })?;
+        let arr: [u8; N] = bytes
+            .try_into()
+            .map_err(|_| crate::CryptoError::BadLength {
+                what,
+                expected: N,
+                got: bytes.len(),
+            })?;
         Ok(Self(arr))
     }
 

@@ -53,7 +53,10 @@ mod tests {
         for s in CipherSuite::ALL {
             assert_eq!(CipherSuite::from_id(s.id()).unwrap(), *s);
         }
-        assert_eq!(CipherSuite::from_id(0), Err(CryptoError::UnsupportedSuite(0)));
+        assert_eq!(
+            CipherSuite::from_id(0),
+            Err(CryptoError::UnsupportedSuite(0))
+        );
         assert_eq!(
             CipherSuite::P256Sha256ChaCha20Poly1305.hpke_ids(),
             (0x0010, 0x0001, 0x0003)

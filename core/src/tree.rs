@@ -134,7 +134,11 @@ pub fn ratchet(key: &NodeKey, node: u32) -> NodeKey {
 
 /// `grow(old_root_key, new_root)`.
 pub fn grow(old_root: &NodeKey, new_root: u32) -> NodeKey {
-    expand_secret(old_root.expose(), labels::TREE_GROW, &new_root.to_be_bytes())
+    expand_secret(
+        old_root.expose(),
+        labels::TREE_GROW,
+        &new_root.to_be_bytes(),
+    )
 }
 
 /// `wrap_context(meeting_id, epoch, node, child)`.
@@ -200,12 +204,7 @@ pub fn unwrap(
     let mut buf = zeroize::Zeroizing::new([0u8; 32]);
     buf.copy_from_slice(ct);
     cipher
-        .decrypt_inout_detached(
-            &nonce,
-            &ctx,
-            buf.as_mut_slice().into(),
-            &tag,
-        )
+        .decrypt_inout_detached(&nonce, &ctx, buf.as_mut_slice().into(), &tag)
         .map_err(|_| CryptoError::DecryptFailed {
             what: "wrapped node key",
         })?;
@@ -229,7 +228,10 @@ impl Occupancy {
     }
 
     /// Rebuilds occupancy from a width and a set of leaves (for joiners).
-    pub fn from_parts(width: u32, leaves: impl IntoIterator<Item = u32>) -> Result<Self, TreeError> {
+    pub fn from_parts(
+        width: u32,
+        leaves: impl IntoIterator<Item = u32>,
+    ) -> Result<Self, TreeError> {
         if !width.is_power_of_two() || width > MAX_TREE_LEAVES {
             return Err(TreeError::Full);
         }
@@ -525,9 +527,15 @@ impl LeaderTree {
         }
         let mut out = Vec::new();
         let x = leaf_node(leaf);
-        out.push((x, self.keys.get(&x).ok_or(TreeError::MissingKey(x))?.clone()));
+        out.push((
+            x,
+            self.keys.get(&x).ok_or(TreeError::MissingKey(x))?.clone(),
+        ));
         for p in direct_path(leaf, self.occupancy.width) {
-            out.push((p, self.keys.get(&p).ok_or(TreeError::MissingKey(p))?.clone()));
+            out.push((
+                p,
+                self.keys.get(&p).ok_or(TreeError::MissingKey(p))?.clone(),
+            ));
         }
         Ok(out)
     }
@@ -718,7 +726,10 @@ mod tests {
             }
             for &a in &p.added_leaves {
                 let secrets = leader.path_secrets(a).unwrap();
-                members.insert(a, MemberPath::from_secrets(a, p.after.width(), secrets).unwrap());
+                members.insert(
+                    a,
+                    MemberPath::from_secrets(a, p.after.width(), secrets).unwrap(),
+                );
             }
             let root_key = leader.root_key().unwrap().clone();
             assert_ne!(root_key, old_root, "root must change every commit");
@@ -758,7 +769,10 @@ mod tests {
     fn plan_rejects_bad_removes() {
         let occ = Occupancy::from_parts(4, [0, 1, 2]).unwrap();
         assert_eq!(plan(&occ, &[3], 0, false), Err(TreeError::NotOccupied(3)));
-        assert_eq!(plan(&occ, &[1, 1], 0, false), Err(TreeError::DuplicateRemove(1)));
+        assert_eq!(
+            plan(&occ, &[1, 1], 0, false),
+            Err(TreeError::DuplicateRemove(1))
+        );
         let p = plan(&occ, &[2], 0, false).unwrap();
         assert_eq!(p.after.width(), 2, "right half blank: truncated");
         let p = plan(&occ, &[1], 2, false).unwrap();

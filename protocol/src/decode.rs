@@ -25,8 +25,6 @@ pub enum MessageKind {
     ResyncRequest,
     /// `LivenessNonce`.
     LivenessNonce,
-    /// `Handover`.
-    Handover,
 }
 
 impl core::fmt::Display for MessageKind {

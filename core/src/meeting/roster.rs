@@ -1,0 +1,52 @@
+//! The signed roster: who is in the meeting, at which leaf, admitted when, with which keys.
+
+use std::collections::BTreeMap;
+
+use super::wire::ValidAnnouncement;
+use crate::identity::PublicIdentity;
+
+/// A present member as the roster records it.
+#[derive(Clone, Debug)]
+pub(crate) struct Member {
+    pub announcement: ValidAnnouncement,
+    pub admitted_epoch: u64,
+    /// The newest liveness nonce the leader knows for this member.
+    pub newest_nonce: [u8; 24],
+}
+
+/// Present members by leaf, plus the identity pinned to every participant id ever admitted.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Roster {
+    pub members: BTreeMap<u32, Member>,
+    pub pins: BTreeMap<String, PublicIdentity>,
+}
+
+impl Roster {
+    pub fn leaf_of(&self, participant_id: &str) -> Option<u32> {
+        self.members
+            .iter()
+            .find(|(_, m)| m.announcement.participant_id == participant_id)
+            .map(|(l, _)| *l)
+    }
+
+    pub fn get(&self, leaf: u32) -> Option<&Member> {
+        self.members.get(&leaf)
+    }
+
+    pub fn id_of(&self, leaf: u32) -> String {
+        self.members
+            .get(&leaf)
+            .map(|m| m.announcement.participant_id.clone())
+            .unwrap_or_else(|| format!("leaf {leaf}"))
+    }
+
+    /// Deterministic succession: the earliest admitted member other than those in `exclude`,
+    /// ties by lowest leaf.
+    pub fn successor(&self, exclude: &[u32]) -> Option<u32> {
+        self.members
+            .iter()
+            .filter(|(l, _)| !exclude.contains(l))
+            .min_by_key(|(l, m)| (m.admitted_epoch, **l))
+            .map(|(l, _)| *l)
+    }
+}

@@ -1,0 +1,361 @@
+//! A deterministic in-process simulation of a meeting: several [`Meeting`] engines and an
+//! untrusted relay that can drop, duplicate, reorder and delay messages.
+//!
+//! Used by the engine's tests, the adversarial suite, the fuzzers and `conclave simulate`. Time
+//! is virtual and randomness comes from the caller, so a run is reproducible from its seed.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use rand_core::CryptoRng;
+
+use crate::identity::IdentityKey;
+use crate::meeting::{Destination, Event, Meeting, MeetingConfig, MeetingError};
+
+/// Faults the relay injects into control messages (probabilities in parts per million).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Chance to drop a message.
+    pub drop_ppm: u32,
+    /// Chance to deliver a message twice.
+    pub duplicate_ppm: u32,
+    /// Chance to hold a message back behind later ones.
+    pub reorder_ppm: u32,
+}
+
+/// A message in flight through the relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlight {
+    /// Sender's participant id.
+    pub from: String,
+    /// Recipient's participant id.
+    pub to: String,
+    /// The encoded envelope.
+    pub payload: Vec<u8>,
+}
+
+/// A rejection a participant reported while handling a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Who rejected it.
+    pub at: String,
+    /// Who sent it (by the relay's account).
+    pub from: String,
+    /// The error.
+    pub error: MeetingError,
+}
+
+/// The simulated meeting.
+pub struct Sim<R: CryptoRng> {
+    /// Virtual time.
+    pub now: Duration,
+    /// Participants by id (including those that ended, until removed from the map).
+    pub participants: BTreeMap<String, Meeting>,
+    /// Messages in flight.
+    pub in_flight: VecDeque<InFlight>,
+    /// Faults applied to control messages.
+    pub faults: Faults,
+    /// Every event, in order, tagged with the participant.
+    pub events: Vec<(String, Event)>,
+    /// Every rejection, in order.
+    pub rejections: Vec<Rejection>,
+    /// Total bytes the relay carried.
+    pub relay_bytes: u64,
+    /// Total messages the relay carried.
+    pub relay_messages: u64,
+    /// A tap called with every message the relay forwards (for attacks and inspection).
+    #[allow(clippy::type_complexity)]
+    pub tap: Option<Box<dyn FnMut(&mut InFlight) -> TapAction>>,
+    /// Config for new participants.
+    pub config: MeetingConfig,
+    /// The meeting id.
+    pub meeting_id: Vec<u8>,
+    /// The random source.
+    pub rng: R,
+    paused: std::collections::BTreeSet<String>,
+}
+
+/// What a tap decides for a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TapAction {
+    /// Deliver it (possibly modified in place).
+    Deliver,
+    /// Drop it.
+    Drop,
+    /// Deliver it and also these extra messages.
+    DeliverWith(Vec<InFlight>),
+}
+
+impl<R: CryptoRng> Sim<R> {
+    /// A new simulation with no participants.
+    pub fn new(meeting_id: &[u8], config: MeetingConfig, rng: R) -> Self {
+        Self {
+            now: Duration::from_secs(1),
+            participants: BTreeMap::new(),
+            in_flight: VecDeque::new(),
+            faults: Faults::default(),
+            events: Vec::new(),
+            rejections: Vec::new(),
+            relay_bytes: 0,
+            relay_messages: 0,
+            tap: None,
+            config,
+            meeting_id: meeting_id.to_vec(),
+            rng,
+            paused: Default::default(),
+        }
+    }
+
+    /// Creates the meeting with `id` as leader.
+    pub fn create(&mut self, id: &str) -> Result<(), MeetingError> {
+        let identity = IdentityKey::generate(&mut self.rng);
+        self.create_with(id, identity)
+    }
+
+    /// Creates the meeting with a given identity.
+    pub fn create_with(&mut self, id: &str, identity: IdentityKey) -> Result<(), MeetingError> {
+        let m = Meeting::create(
+            self.config.clone(),
+            &self.meeting_id,
+            id,
+            identity,
+            self.now,
+            &mut self.rng,
+        )?;
+        self.participants.insert(id.to_string(), m);
+        self.collect();
+        Ok(())
+    }
+
+    /// Starts a join by `id` with a fresh identity.
+    pub fn join(&mut self, id: &str) -> Result<(), MeetingError> {
+        let identity = IdentityKey::generate(&mut self.rng);
+        self.join_with(id, identity)
+    }
+
+    /// Starts a join by `id` with a given identity.
+    pub fn join_with(&mut self, id: &str, identity: IdentityKey) -> Result<(), MeetingError> {
+        let m = Meeting::join(
+            self.config.clone(),
+            &self.meeting_id,
+            id,
+            identity,
+            self.now,
+            &mut self.rng,
+        )?;
+        self.participants.insert(id.to_string(), m);
+        self.collect();
+        Ok(())
+    }
+
+    /// Runs `f` on participant `id` with the current time and random source.
+    pub fn act<T>(
+        &mut self,
+        id: &str,
+        f: impl FnOnce(&mut Meeting, Duration, &mut R) -> Result<T, MeetingError>,
+    ) -> Result<T, MeetingError> {
+        let now = self.now;
+        let m = self
+            .participants
+            .get_mut(id)
+            .ok_or_else(|| MeetingError::UnknownParticipant(id.to_string()))?;
+        let r = f(m, now, &mut self.rng);
+        self.collect();
+        r
+    }
+
+    /// Stops delivering to and running `id` (a crashed or partitioned participant).
+    pub fn pause(&mut self, id: &str) {
+        self.paused.insert(id.to_string());
+    }
+
+    /// Resumes `id`.
+    pub fn resume(&mut self, id: &str) {
+        self.paused.remove(id);
+    }
+
+    /// The leader, if exactly one active participant considers itself leader.
+    pub fn leader(&self) -> Option<&str> {
+        let mut leaders = self
+            .participants
+            .iter()
+            .filter(|(id, m)| m.is_leader() && !self.paused.contains(*id));
+        let first = leaders.next().map(|(id, _)| id.as_str());
+        if leaders.next().is_some() {
+            None
+        } else {
+            first
+        }
+    }
+
+    fn collect(&mut self) {
+        let ids: Vec<String> = self.participants.keys().cloned().collect();
+        for id in ids {
+            let Some(m) = self.participants.get_mut(&id) else {
+                continue;
+            };
+            while let Some(e) = m.poll_event() {
+                self.events.push((id.clone(), e));
+            }
+            let mut out = Vec::new();
+            while let Some(t) = m.poll_transmit() {
+                out.push(t);
+            }
+            if self.paused.contains(&id) {
+                continue;
+            }
+            for t in out {
+                let targets: Vec<String> = match &t.destination {
+                    Destination::All | Destination::Leader => self
+                        .participants
+                        .keys()
+                        .filter(|k| **k != id)
+                        .cloned()
+                        .collect(),
+                    Destination::Participant(p) => vec![p.clone()],
+                };
+                for to in targets {
+                    self.in_flight.push_back(InFlight {
+                        from: id.clone(),
+                        to,
+                        payload: t.payload.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn chance(&mut self, ppm: u32) -> bool {
+        ppm > 0 && self.rng.next_u32() % 1_000_000 < ppm
+    }
+
+    /// Delivers every message in flight (and those they cause) until none remain, applying
+    /// faults. Returns the number delivered.
+    pub fn deliver_all(&mut self) -> usize {
+        let mut delivered = 0;
+        let mut budget = 1_000_000usize;
+        while let Some(mut msg) = self.in_flight.pop_front() {
+            budget = budget.saturating_sub(1);
+            if budget == 0 {
+                break;
+            }
+            if self.chance(self.faults.drop_ppm) {
+                continue;
+            }
+            if self.in_flight.len() > 1 && self.chance(self.faults.reorder_ppm) {
+                let pos = (self.rng.next_u32() as usize) % self.in_flight.len();
+                self.in_flight.insert(pos + 1, msg);
+                continue;
+            }
+            if self.chance(self.faults.duplicate_ppm) {
+                self.in_flight.push_back(msg.clone());
+            }
+            let mut extra = Vec::new();
+            if let Some(tap) = self.tap.as_mut() {
+                match tap(&mut msg) {
+                    TapAction::Deliver => {}
+                    TapAction::Drop => continue,
+                    TapAction::DeliverWith(more) => extra = more,
+                }
+            }
+            for m in std::iter::once(msg).chain(extra) {
+                delivered += 1;
+                self.deliver_one(m);
+            }
+            self.collect();
+        }
+        delivered
+    }
+
+    /// Delivers one message directly (no faults, no tap).
+    pub fn deliver_one(&mut self, msg: InFlight) {
+        if self.paused.contains(&msg.to)
+            || self.participants.get(&msg.to).is_none_or(|m| m.is_ended())
+        {
+            return;
+        }
+        self.relay_bytes += msg.payload.len() as u64;
+        self.relay_messages += 1;
+        let now = self.now;
+        if let Some(m) = self.participants.get_mut(&msg.to) {
+            if let Err(error) = m.handle_message(&msg.payload, now, &mut self.rng) {
+                self.rejections.push(Rejection {
+                    at: msg.to.clone(),
+                    from: msg.from.clone(),
+                    error,
+                });
+            }
+        }
+    }
+
+    /// Runs every participant's timers at the current time.
+    pub fn tick(&mut self) {
+        let now = self.now;
+        let ids: Vec<String> = self.participants.keys().cloned().collect();
+        for id in ids {
+            if self.paused.contains(&id) {
+                continue;
+            }
+            if let Some(m) = self.participants.get_mut(&id) {
+                if m.poll_timeout().is_some_and(|t| t <= now) {
+                    if let Err(error) = m.handle_timeout(now, &mut self.rng) {
+                        self.rejections.push(Rejection {
+                            at: id.clone(),
+                            from: id.clone(),
+                            error,
+                        });
+                    }
+                }
+            }
+        }
+        self.collect();
+    }
+
+    /// Delivers and runs timers until nothing is in flight and no timer is due.
+    pub fn settle(&mut self) {
+        for _ in 0..64 {
+            self.tick();
+            if self.deliver_all() == 0 && self.in_flight.is_empty() {
+                self.tick();
+                if self.in_flight.is_empty() {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Advances virtual time by `d` in steps of `step`, settling at each step.
+    pub fn advance(&mut self, d: Duration, step: Duration) {
+        let end = self.now + d;
+        while self.now < end {
+            self.now = (self.now + step).min(end);
+            self.settle();
+        }
+    }
+
+    /// Active (non-paused, in-meeting) participants.
+    pub fn active(&self) -> Vec<&str> {
+        self.participants
+            .iter()
+            .filter(|(id, m)| m.is_active() && !self.paused.contains(*id))
+            .map(|(id, _)| id.as_str())
+            .collect()
+    }
+
+    /// Whether every active participant holds keys for the same epoch with the same security
+    /// code and transcript. Returns that epoch.
+    pub fn converged(&self) -> Option<u64> {
+        let mut seen: Option<(u64, String, [u8; 32])> = None;
+        for id in self.active() {
+            let m = self.participants.get(id)?;
+            let code = m.security_code()?;
+            let cur = (m.epoch(), code, m.transcript_hash());
+            match &seen {
+                None => seen = Some(cur),
+                Some(s) if *s == cur => {}
+                Some(_) => return None,
+            }
+        }
+        seen.map(|s| s.0)
+    }
+}

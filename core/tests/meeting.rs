@@ -1,0 +1,321 @@
+//! Meeting engine scenarios over the deterministic simulation (seeded RNG, virtual clock).
+
+use std::time::Duration;
+
+use conclave_core::IdentityKey;
+use conclave_core::meeting::{Event, MeetingConfig, MeetingError, RemovalReason};
+use conclave_core::sim::{Faults, Sim};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+const MID: &[u8] = b"meeting-0123456789abcdef";
+
+fn sim(seed: u64) -> Sim<ChaCha20Rng> {
+    Sim::new(
+        MID,
+        MeetingConfig::default(),
+        ChaCha20Rng::seed_from_u64(seed),
+    )
+}
+
+fn sec(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn assert_converged(s: &Sim<ChaCha20Rng>) -> u64 {
+    match s.converged() {
+        Some(e) => e,
+        None => {
+            let views: Vec<_> = s
+                .active()
+                .iter()
+                .map(|id| {
+                    let m = &s.participants[*id];
+                    (id.to_string(), m.epoch(), m.security_code())
+                })
+                .collect();
+            panic!(
+                "not converged: {views:?}\nrejections: {:#?}",
+                &s.rejections[s.rejections.len().saturating_sub(5)..]
+            );
+        }
+    }
+}
+
+#[test]
+fn three_person_meeting() {
+    let mut s = sim(1);
+    s.create("alice").unwrap();
+    s.join("bob").unwrap();
+    s.join("carol").unwrap();
+    s.settle();
+    assert_eq!(s.active().len(), 3);
+    let epoch = assert_converged(&s);
+    assert!(epoch >= 2);
+    assert!(s.rejections.is_empty(), "{:#?}", s.rejections);
+    let bob = &s.participants["bob"];
+    assert_eq!(bob.participants().len(), 3);
+    assert!(
+        bob.participants()
+            .iter()
+            .any(|p| p.participant_id == "alice" && p.is_leader)
+    );
+    // Heartbeats keep everyone in sync over time, without rejections.
+    s.advance(sec(60), sec(1));
+    assert_converged(&s);
+    assert!(s.rejections.is_empty(), "{:#?}", s.rejections);
+}
+
+#[test]
+fn fifty_joins_then_twenty_leaves() {
+    let mut s = sim(2);
+    s.create("p00").unwrap();
+    for i in 1..=50 {
+        s.join(&format!("p{i:02}")).unwrap();
+        if i % 10 == 0 {
+            s.settle();
+        }
+    }
+    s.settle();
+    assert_eq!(s.active().len(), 51);
+    let before = assert_converged(&s);
+    let removed_secrets: Vec<_> = (1..=20)
+        .map(|i| {
+            s.participants[&format!("p{i:02}")]
+                .epoch_secrets()
+                .unwrap()
+                .clone()
+        })
+        .collect();
+    for i in 1..=20 {
+        s.act(&format!("p{i:02}"), |m, now, rng| m.leave(now, rng))
+            .unwrap();
+    }
+    s.settle();
+    assert_eq!(s.active().len(), 31);
+    let after = assert_converged(&s);
+    assert!(after > before);
+    let current = s.participants["p00"].epoch_secrets().unwrap().clone();
+    for old in &removed_secrets {
+        assert_ne!(old.epoch_secret, current.epoch_secret);
+        assert_ne!(old.frame_secret, current.frame_secret);
+    }
+    for i in 1..=20 {
+        let m = &s.participants[&format!("p{i:02}")];
+        assert!(!m.is_active());
+        assert!(m.epoch_secrets().is_none(), "a leaver keeps no keys");
+    }
+    assert!(s.rejections.is_empty(), "{:#?}", s.rejections);
+}
+
+#[test]
+fn removed_member_is_locked_out() {
+    let mut s = sim(3);
+    s.create("alice").unwrap();
+    s.join("bob").unwrap();
+    s.join("mallory").unwrap();
+    s.settle();
+    let mallory_epoch = s.participants["mallory"].epoch();
+    s.act("alice", |m, now, _| m.remove("mallory", now))
+        .unwrap();
+    s.settle();
+    assert!(!s.participants["mallory"].is_active());
+    assert!(s.events.iter().any(|(id, e)| id == "mallory"
+        && *e
+            == Event::Ended {
+                reason: RemovalReason::Removed
+            }));
+    // Mallory saw the commit that removed her but holds no key of it or any later epoch.
+    assert_eq!(s.participants["mallory"].epoch(), mallory_epoch + 1);
+    assert!(s.participants["mallory"].epoch_secrets().is_none());
+    assert!(s.participants["mallory"].security_code().is_none());
+    assert_eq!(s.active().len(), 2);
+    assert_converged(&s);
+}
+
+#[test]
+fn leader_failover_is_deterministic() {
+    let mut s = sim(4);
+    s.create("alice").unwrap();
+    for id in ["bob", "carol", "dave"] {
+        s.join(id).unwrap();
+        s.settle();
+    }
+    let before = assert_converged(&s);
+    s.pause("alice");
+    s.advance(sec(45), sec(1));
+    // Bob was admitted first after Alice: he takes over.
+    assert_eq!(s.leader(), Some("bob"));
+    let after = assert_converged(&s);
+    assert!(after > before);
+    assert_eq!(s.participants["carol"].participants().len(), 3);
+    assert!(s.events.iter().any(|(id, e)| id == "carol"
+        && matches!(e, Event::LeaderChanged { participant_id, .. } if participant_id == "bob")));
+    // The meeting goes on: a join after failover works.
+    s.join("erin").unwrap();
+    s.settle();
+    assert_eq!(s.active().len(), 4);
+    assert_converged(&s);
+}
+
+#[test]
+fn leader_hands_over_and_leaves() {
+    let mut s = sim(5);
+    s.create("alice").unwrap();
+    for id in ["bob", "carol"] {
+        s.join(id).unwrap();
+        s.settle();
+    }
+    s.act("alice", |m, now, rng| m.leave(now, rng)).unwrap();
+    s.settle();
+    assert_eq!(s.leader(), Some("bob"));
+    assert_eq!(s.active().len(), 2);
+    assert_converged(&s);
+    assert_eq!(s.participants["carol"].participants().len(), 2);
+    assert!(s.rejections.is_empty(), "{:#?}", s.rejections);
+}
+
+#[test]
+fn explicit_handover_keeps_old_leader_as_member() {
+    let mut s = sim(6);
+    s.create("alice").unwrap();
+    for id in ["bob", "carol"] {
+        s.join(id).unwrap();
+        s.settle();
+    }
+    s.act("alice", |m, now, _| m.hand_over("carol", now))
+        .unwrap();
+    s.settle();
+    assert_eq!(s.leader(), Some("carol"));
+    assert_eq!(s.active().len(), 3);
+    assert_converged(&s);
+    assert!(s.rejections.is_empty(), "{:#?}", s.rejections);
+}
+
+#[test]
+fn lock_refuses_new_identities_but_admits_known_ones() {
+    let mut s = sim(7);
+    s.create("alice").unwrap();
+    let bob_identity = IdentityKey::generate(&mut s.rng);
+    let bob_secret = bob_identity.secret_bytes();
+    s.join_with("bob", bob_identity).unwrap();
+    s.settle();
+    s.act("bob", |m, now, rng| m.leave(now, rng)).unwrap();
+    s.settle();
+    s.act("alice", |m, now, _| m.lock(true, now)).unwrap();
+    s.settle();
+    assert!(s.participants["alice"].is_locked());
+    s.join("eve").unwrap();
+    s.settle();
+    assert!(!s.participants["eve"].is_active());
+    assert!(s.rejections.iter().any(|r| r.at == "alice"
+        && matches!(&r.error, MeetingError::Refused { participant, .. } if participant == "eve")));
+    // Bob rejoins with the same identity: admitted although locked.
+    s.join_with(
+        "bob",
+        IdentityKey::from_secret_bytes(bob_secret.as_ref()).unwrap(),
+    )
+    .unwrap();
+    s.settle();
+    assert!(s.participants["bob"].is_active());
+    assert_converged(&s);
+}
+
+#[test]
+fn rejoin_with_another_identity_is_refused() {
+    let mut s = sim(8);
+    s.create("alice").unwrap();
+    s.join("bob").unwrap();
+    s.settle();
+    s.act("bob", |m, now, rng| m.leave(now, rng)).unwrap();
+    s.settle();
+    s.join("bob").unwrap(); // fresh identity under the same participant id
+    s.settle();
+    assert!(!s.participants["bob"].is_active());
+    assert!(s.rejections.iter().any(|r| matches!(&r.error,
+        MeetingError::Refused { reason, .. } if reason.contains("differs"))));
+}
+
+#[test]
+fn missed_commit_is_recovered_by_resync() {
+    let mut s = sim(9);
+    s.create("alice").unwrap();
+    s.join("bob").unwrap();
+    s.join("carol").unwrap();
+    s.settle();
+    // Carol misses the commit that admits dave.
+    s.pause("carol");
+    s.join("dave").unwrap();
+    s.settle();
+    s.resume("carol");
+    // The next commit (a rotation) reaches Carol with a gap; she asks for a resync.
+    s.act("alice", |m, now, _| m.rotate(now)).unwrap();
+    s.settle();
+    s.advance(sec(12), sec(1));
+    assert_converged(&s);
+    assert!(
+        s.events
+            .iter()
+            .any(|(id, e)| id == "carol" && matches!(e, Event::ResyncNeeded { .. }))
+    );
+    assert_eq!(s.participants["carol"].participants().len(), 4);
+}
+
+#[test]
+fn periodic_rotation_changes_the_epoch() {
+    let mut s = sim(10);
+    s.create("alice").unwrap();
+    s.join("bob").unwrap();
+    s.settle();
+    let e0 = assert_converged(&s);
+    s.advance(sec(301), sec(5));
+    let e1 = assert_converged(&s);
+    assert!(e1 > e0);
+}
+
+#[test]
+fn converges_under_loss_reorder_and_duplication() {
+    let mut s = sim(11);
+    s.faults = Faults {
+        drop_ppm: 200_000,
+        duplicate_ppm: 100_000,
+        reorder_ppm: 200_000,
+    };
+    s.create("p0").unwrap();
+    for i in 1..8 {
+        s.join(&format!("p{i}")).unwrap();
+        s.advance(sec(2), sec(1));
+    }
+    // Joins whose announcement was lost try again, as an app would.
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        s.advance(sec(10), sec(1));
+        let pending: Vec<String> = s
+            .participants
+            .iter()
+            .filter(|(_, m)| !m.is_active())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in pending {
+            s.participants.remove(&id);
+            s.join(&id).unwrap();
+        }
+        if s.active().len() == 8 && s.converged().is_some() {
+            break;
+        }
+        if rounds >= 60 {
+            let views: Vec<_> = s
+                .participants
+                .iter()
+                .map(|(id, m)| (id.clone(), m.is_active(), m.epoch(), m.has_keys(), m.is_leader()))
+                .collect();
+            let last: Vec<_> = s.rejections.iter().rev().take(12).collect();
+            panic!("no convergence after {rounds} rounds: {views:?}\n{last:#?}");
+        }
+    }
+    s.faults = Faults::default();
+    s.advance(sec(12), sec(1));
+    assert_converged(&s);
+    eprintln!("converged under faults after {rounds} rounds of 10 s");
+}
