@@ -60,6 +60,14 @@ pub const MAX_PENDING_WELCOMES: usize = 2;
 pub const MAX_PINNED_IDENTITIES: usize = 4 * MAX_PARTICIPANTS;
 /// Most queued outgoing messages and events before the oldest are dropped.
 pub const MAX_QUEUE: usize = 65_536;
+/// Largest decrypted `PathSecrets` (a leaf and 15 path keys need about 600 bytes).
+pub const MAX_PATH_SECRETS_SIZE: usize = 4096;
+/// Heartbeat intervals without any signed message from a member (liveness nonces come every
+/// interval) after which the leader removes it as timed out.
+pub const MEMBER_TIMEOUT_INTERVALS: u32 = 6;
+/// Liveness timeouts without keys for the current epoch after which a member gives up and ends
+/// with [`RemovalReason::TimedOut`] (it was removed without seeing it, or is cut off).
+pub const KEYLESS_TIMEOUTS: u32 = 2;
 
 /// Tunable behaviour of a meeting. Defaults follow `spec/README.md`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,6 +190,17 @@ pub enum Event {
         /// How long since our oldest unechoed nonce.
         since: Duration,
     },
+    /// Stop sending media: the leader is silent or our view may be stale (removed members
+    /// could otherwise keep reading what we send).
+    SendingPaused {
+        /// Why.
+        reason: String,
+    },
+    /// Sending may resume with `epoch`.
+    SendingResumed {
+        /// The epoch to send with.
+        epoch: u64,
+    },
     /// This participant was removed, or left.
     Ended {
         /// Why.
@@ -260,9 +279,14 @@ struct LeaderState {
     /// Set when we took over by failover: the state we forked from, so we can return to it if
     /// the old leader turns out to be alive.
     fork: Option<Box<ForkInfo>>,
+    /// When each member last sent us a verified message.
+    last_seen: BTreeMap<u32, Duration>,
+    /// When we last sent each member a Welcome on request (rate limit).
+    last_answer: BTreeMap<u32, Duration>,
 }
 
 struct ForkInfo {
+    taken_at: Duration,
     leader_leaf: u32,
     leader_identity: PublicIdentity,
     roster: Roster,
@@ -317,6 +341,11 @@ pub struct Meeting {
     resync_requested_for: Option<u64>,
     resync_sent_at: Option<Duration>,
     join_sent_at: Duration,
+    keyless_since: Option<Duration>,
+    /// A better branch's leader we decided to follow (leaf in its view, identity).
+    follow: Option<(u32, PublicIdentity)>,
+    foreign_scan_at: Option<Duration>,
+    sending: bool,
     outbox: VecDeque<Transmit>,
     events: VecDeque<Event>,
 }
@@ -413,6 +442,10 @@ impl Meeting {
             resync_requested_for: None,
             resync_sent_at: None,
             join_sent_at: now,
+            keyless_since: None,
+            follow: None,
+            foreign_scan_at: None,
+            sending: true,
             outbox: VecDeque::new(),
             events: VecDeque::new(),
         })
@@ -443,6 +476,8 @@ impl Meeting {
             next_heartbeat: now,
             next_rotation: config.rotation_interval.map(|r| now + r),
             fork: None,
+            last_seen: BTreeMap::new(),
+            last_answer: BTreeMap::new(),
         };
         let mut m = Self::new_common(
             config,
@@ -660,7 +695,7 @@ impl Meeting {
         }
         let mut t = vec![self.next_nonce];
         if let Some(sent) = self.resync_sent_at {
-            if !self.has_keys() {
+            if !self.has_keys() || self.resync_requested_for.is_some() {
                 t.push(sent + self.config.heartbeat_interval);
             }
         }
@@ -842,14 +877,29 @@ impl Meeting {
             }
             Phase::Active => {}
         }
-        if !self.has_keys()
+        // Out of date: no keys for the current epoch, or our liveness nonces go unechoed (we
+        // may have been removed without seeing it). After KEYLESS_TIMEOUTS liveness timeouts
+        // of that, give up so the application can rejoin.
+        let unechoed = now.saturating_sub(self.last_echo) >= self.config.liveness_timeout;
+        if self.is_leader() || (self.has_keys() && !unechoed) {
+            self.keyless_since = None;
+        } else {
+            let since = *self.keyless_since.get_or_insert(now);
+            if now.saturating_sub(since) >= self.config.liveness_timeout * KEYLESS_TIMEOUTS {
+                self.end(RemovalReason::TimedOut);
+                return Ok(());
+            }
+        }
+        self.expire_silent_members(now);
+        // Retry an unanswered resync (lost request or answer) every heartbeat interval.
+        if (!self.has_keys() || self.resync_requested_for.is_some())
             && !self.is_leader()
             && self
                 .resync_sent_at
                 .is_some_and(|t| now >= t + self.config.heartbeat_interval)
         {
             self.resync_requested_for = None;
-            self.request_resync_at(now, "still no keys for the current epoch".into());
+            self.request_resync_at(now, rng, "the last resync was not answered".into());
         }
         if let Some((epoch, due)) = self.send_switch {
             if now >= due {
@@ -861,11 +911,21 @@ impl Meeting {
         }
         let interval = self.config.heartbeat_interval;
         let mut failover = false;
+        let mut missed_event = None;
+        let mut stale_event = None;
         let mut commit_now = false;
         let mut heartbeat_now = false;
         let leader_id = self.roster.id_of(self.leader_leaf);
         match &mut self.role {
             Role::Leader(l) => {
+                // A fork record is kept while a deposed leader could still be heard from.
+                let keep = self.config.heartbeat_interval * MEMBER_TIMEOUT_INTERVALS;
+                if l.fork
+                    .as_ref()
+                    .is_some_and(|f| now.saturating_sub(f.taken_at) > keep)
+                {
+                    l.fork = None;
+                }
                 if let Some(r) = l.next_rotation {
                     if now >= r {
                         l.rotate_pending = true;
@@ -885,7 +945,7 @@ impl Meeting {
                     .unwrap_or(u32::MAX);
                 if missed > m.missed_reported && missed >= 1 {
                     m.missed_reported = missed;
-                    self.events.push_back(Event::HeartbeatMissed {
+                    missed_event = Some(Event::HeartbeatMissed {
                         leader: leader_id,
                         missed,
                     });
@@ -893,21 +953,23 @@ impl Meeting {
                         failover = true;
                     }
                 }
-                if !self.stale_reported {
-                    if let Some((_, posted)) = self.nonces.front() {
-                        let since = now.saturating_sub(self.last_echo.max(*posted));
-                        let waiting = now.saturating_sub(self.last_echo);
-                        if waiting >= self.config.liveness_timeout
-                            && since >= self.config.liveness_timeout
-                        {
-                            self.stale_reported = true;
-                            self.events.push_back(Event::StaleView { since: waiting });
-                        }
-                    }
+                // 5: stale when our nonce has not been echoed for the liveness timeout.
+                let waiting = now.saturating_sub(self.last_echo);
+                if !self.stale_reported && waiting >= self.config.liveness_timeout {
+                    self.stale_reported = true;
+                    stale_event = Some(Event::StaleView { since: waiting });
                 }
             }
         }
+        if let Some(e) = missed_event {
+            self.push_event(e);
+        }
+        if let Some(e) = stale_event {
+            self.push_event(e);
+            self.pause_sending("our liveness nonces are not echoed: our view may be stale");
+        }
         if failover {
+            self.pause_sending("the leader's heartbeats stopped");
             self.on_leader_timeout(now, rng)?;
         }
         if commit_now {
@@ -919,17 +981,65 @@ impl Meeting {
         Ok(())
     }
 
+    /// Leader: removes members from which nothing verified arrived for
+    /// `MEMBER_TIMEOUT_INTERVALS` heartbeat intervals.
+    fn expire_silent_members(&mut self, now: Duration) {
+        let timeout = self.config.heartbeat_interval * MEMBER_TIMEOUT_INTERVALS;
+        let delay = self.config.commit_delay;
+        let own = self.own_leaf;
+        let leaves: Vec<u32> = self.roster.members.keys().copied().collect();
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        l.last_seen.retain(|leaf, _| leaves.contains(leaf));
+        for leaf in leaves {
+            if leaf == own {
+                continue;
+            }
+            let seen = *l.last_seen.entry(leaf).or_insert(now);
+            if now.saturating_sub(seen) >= timeout && !l.pending_removes.contains_key(&leaf) {
+                l.pending_removes.insert(leaf, RemovalReason::TimedOut);
+                l.commit_due.get_or_insert(now + delay);
+            }
+        }
+    }
+
+    /// At most one Welcome on request per member per half heartbeat interval: replayed
+    /// requests cannot make the leader seal and sign without bound.
+    fn answer_allowed(&mut self, leaf: u32, now: Duration) -> bool {
+        let gap = self.config.heartbeat_interval / 2;
+        let Role::Leader(l) = &mut self.role else {
+            return false;
+        };
+        if l.last_answer.get(&leaf).is_some_and(|t| now < *t + gap) {
+            return false;
+        }
+        l.last_answer.insert(leaf, now);
+        if l.last_answer.len() > MAX_PARTICIPANTS {
+            let oldest = l
+                .last_answer
+                .iter()
+                .min_by_key(|(_, t)| **t)
+                .map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                l.last_answer.remove(&k);
+            }
+        }
+        true
+    }
+
+    fn mark_seen(&mut self, leaf: u32, now: Duration) {
+        if let Role::Leader(l) = &mut self.role {
+            l.last_seen.insert(leaf, now);
+        }
+    }
+
     fn post_nonce<R: CryptoRng + ?Sized>(&mut self, now: Duration, rng: &mut R) {
         self.next_nonce = now + self.config.heartbeat_interval;
         if self.is_leader() {
             return;
         }
-        let mut nonce = [0u8; LIVENESS_NONCE_LEN];
-        rng.fill_bytes(&mut nonce);
-        self.nonces.push_back((nonce, now));
-        while self.nonces.len() > 2 {
-            self.nonces.pop_front();
-        }
+        let nonce = self.fresh_nonce(now, rng);
         let msg = pb::LivenessNonce {
             version: PROTOCOL_VERSION,
             meeting_id: self.meeting_id.clone(),
@@ -967,7 +1077,7 @@ impl Meeting {
             self.become_failover_leader(&exclude, now, rng)?;
         } else {
             self.resync_requested_for = None;
-            self.request_resync_at(now, "the leader's heartbeats stopped".into());
+            self.request_resync_at(now, rng, "the leader's heartbeats stopped".into());
         }
         Ok(())
     }
@@ -986,6 +1096,7 @@ impl Meeting {
         }
         let fork = self.roster.get(self.leader_leaf).map(|l| {
             Box::new(ForkInfo {
+                taken_at: now,
                 leader_leaf: self.leader_leaf,
                 leader_identity: l.announcement.identity.clone(),
                 roster: self.roster.clone(),
@@ -1013,9 +1124,35 @@ impl Meeting {
             next_heartbeat: now,
             next_rotation: self.config.rotation_interval.map(|r| now + r),
             fork,
+            last_seen: BTreeMap::new(),
+            last_answer: BTreeMap::new(),
         };
         self.role = Role::Leader(Box::new(leader));
         self.leader_commit(now, rng)
+    }
+
+    /// SW-4: stop sending media until a heartbeat certifies our epoch again.
+    fn pause_sending(&mut self, reason: &str) {
+        if self.sending {
+            self.sending = false;
+            self.push_event(Event::SendingPaused {
+                reason: reason.to_string(),
+            });
+        }
+    }
+
+    fn resume_sending(&mut self) {
+        if !self.sending {
+            self.sending = true;
+            self.push_event(Event::SendingResumed {
+                epoch: self.send_epoch,
+            });
+        }
+    }
+
+    /// Whether media may be sent now (false while the leader is silent or our view is stale).
+    pub fn can_send(&self) -> bool {
+        self.sending && matches!(self.phase, Phase::Active) && self.send_epoch > 0
     }
 
     fn send_now(&mut self, epoch: u64) {
@@ -1062,7 +1199,12 @@ impl Meeting {
         if self.send_epoch == 0 {
             self.send_now(self.epoch);
         } else {
-            self.send_switch = Some((self.epoch, now + self.config.switch_delay));
+            // SW-2: a later commit never postpones a pending switch.
+            let due = self
+                .send_switch
+                .map(|(_, d)| d)
+                .unwrap_or(now + self.config.switch_delay);
+            self.send_switch = Some((self.epoch, due));
             if self.config.switch_delay.is_zero() {
                 self.send_now(self.epoch);
             }
@@ -1091,8 +1233,8 @@ impl Meeting {
             Body::Welcome(w) => self.on_welcome(w, now, rng),
             Body::Heartbeat(h) => self.on_heartbeat(h, now, rng),
             Body::Leave(s) => self.on_leave(s, now),
-            Body::ResyncRequest(s) => self.on_resync_request(s, rng),
-            Body::Liveness(s) => self.on_liveness(s),
+            Body::ResyncRequest(s) => self.on_resync_request(s, now, rng),
+            Body::Liveness(s) => self.on_liveness(s, now),
         }
     }
 
@@ -1115,6 +1257,9 @@ impl Meeting {
                 .is_some_and(|m| m.announcement.bytes == ann.bytes);
             if same_bytes {
                 // Admitted already but the joiner did not get its Welcome: send it again.
+                if !self.answer_allowed(leaf, now) {
+                    return Ok(());
+                }
                 let w = self.make_welcome(leaf, ann.nonce, true, rng)?;
                 self.push_transmit(Destination::Participant(ann.participant_id), w);
                 return Ok(());
@@ -1218,6 +1363,7 @@ impl Meeting {
             .get(leave.leaf)
             .ok_or_else(|| MeetingError::UnknownParticipant(format!("leaf {}", leave.leaf)))?;
         let id = member.announcement.participant_id.clone();
+        let admitted = member.admitted_epoch;
         wire::verify(
             &member.announcement.identity,
             labels::LEAVE,
@@ -1225,6 +1371,14 @@ impl Meeting {
             "leave",
             || id,
         )?;
+        // LEA-1: a Leave from an earlier membership of the same identity is a replay.
+        if leave.epoch < admitted || leave.epoch > self.epoch {
+            return Err(MeetingError::StaleEpoch {
+                message: "leave",
+                epoch: leave.epoch,
+                current: self.epoch,
+            });
+        }
         if leave.leaf == self.own_leaf {
             return Ok(());
         }
@@ -1236,7 +1390,7 @@ impl Meeting {
         Ok(())
     }
 
-    fn on_liveness(&mut self, signed: SignedMessage) -> Result<(), MeetingError> {
+    fn on_liveness(&mut self, signed: SignedMessage, now: Duration) -> Result<(), MeetingError> {
         if !self.is_leader() {
             return Ok(());
         }
@@ -1249,6 +1403,7 @@ impl Meeting {
             .get(msg.leaf)
             .ok_or_else(|| MeetingError::UnknownParticipant(format!("leaf {}", msg.leaf)))?;
         let id = member.announcement.participant_id.clone();
+        let admitted = member.admitted_epoch;
         wire::verify(
             &member.announcement.identity,
             labels::LIVENESS,
@@ -1256,15 +1411,24 @@ impl Meeting {
             "liveness nonce",
             || id,
         )?;
+        if msg.epoch < admitted || msg.epoch > self.epoch {
+            return Err(MeetingError::StaleEpoch {
+                message: "liveness nonce",
+                epoch: msg.epoch,
+                current: self.epoch,
+            });
+        }
         if let Some(m) = self.roster.members.get_mut(&msg.leaf) {
             m.newest_nonce = nonce;
         }
+        self.mark_seen(msg.leaf, now);
         Ok(())
     }
 
     fn on_resync_request<R: CryptoRng + ?Sized>(
         &mut self,
         signed: SignedMessage,
+        now: Duration,
         rng: &mut R,
     ) -> Result<(), MeetingError> {
         if !self.is_leader() {
@@ -1289,19 +1453,38 @@ impl Meeting {
         if let Some(m) = self.roster.members.get_mut(&req.leaf) {
             m.newest_nonce = nonce;
         }
+        self.mark_seen(req.leaf, now);
+        if !self.answer_allowed(req.leaf, now) {
+            return Ok(());
+        }
         let welcome = self.make_welcome(req.leaf, nonce, true, rng)?;
         let to = self.roster.id_of(req.leaf);
         self.push_transmit(Destination::Participant(to), welcome);
         Ok(())
     }
 
-    fn request_resync_at(&mut self, now: Duration, reason: String) {
+    fn fresh_nonce<R: CryptoRng + ?Sized>(&mut self, now: Duration, rng: &mut R) -> [u8; 24] {
+        let mut nonce = [0u8; LIVENESS_NONCE_LEN];
+        rng.fill_bytes(&mut nonce);
+        self.nonces.push_back((nonce, now));
+        while self.nonces.len() > 2 {
+            self.nonces.pop_front();
+        }
+        nonce
+    }
+
+    fn request_resync_at<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Duration,
+        rng: &mut R,
+        reason: String,
+    ) {
         if self.resync_requested_for == Some(self.epoch) {
             return;
         }
         self.resync_requested_for = Some(self.epoch);
         self.resync_sent_at = Some(now);
-        let nonce = self.nonces.back().map(|(n, _)| *n).unwrap_or([0u8; 24]);
+        let nonce = self.fresh_nonce(now, rng);
         let req = pb::ResyncRequest {
             version: PROTOCOL_VERSION,
             meeting_id: self.meeting_id.clone(),
@@ -1340,7 +1523,14 @@ impl Meeting {
             std::mem::take(&mut l.pending_adds)
         };
         let rotate = !rebuild && handover_to.is_none() && std::mem::take(&mut l.rotate_pending);
-        let lock = l.lock_pending.take();
+        if rebuild {
+            l.rotate_pending = false; // a rebuild refreshes every key anyway
+        }
+        let lock = if handover_to.is_some() {
+            None
+        } else {
+            l.lock_pending.take()
+        };
         if handover_to.is_some() {
             removes.clear();
         } else {
@@ -1484,16 +1674,8 @@ impl Meeting {
                 missed_reported: 0,
                 suspected: BTreeSet::new(),
             }));
-            let pid = self.roster.id_of(to);
-            let fp = self
-                .roster
-                .get(to)
-                .map(|m| m.announcement.identity.fingerprint_string())
-                .unwrap_or_default();
-            self.push_event(Event::LeaderChanged {
-                participant_id: pid,
-                fingerprint: fp,
-            });
+            // apply_roster already reported the LeaderChanged event for `to`.
+            let _ = to;
             return Ok(());
         }
         self.install_secrets(now)?;
@@ -1699,6 +1881,9 @@ impl Meeting {
             self.buffer_commit(commit.epoch, bundle)?;
             return Ok(());
         }
+        if matches!(self.role, Role::Leader(_)) {
+            return self.leader_on_commit(&bundle, &commit);
+        }
         if commit.epoch <= self.epoch {
             return Err(MeetingError::StaleEpoch {
                 message: "commit",
@@ -1709,10 +1894,14 @@ impl Meeting {
         if commit.epoch > self.epoch.saturating_add(1) {
             let expected = self.epoch.saturating_add(1);
             self.buffer_commit(commit.epoch, bundle)?;
-            self.request_resync_at(now, format!(
-                "commit for epoch {} arrived before epoch {expected}",
-                commit.epoch
-            ));
+            self.request_resync_at(
+                now,
+                rng,
+                format!(
+                    "commit for epoch {} arrived before epoch {expected}",
+                    commit.epoch
+                ),
+            );
             return Err(MeetingError::Gap {
                 epoch: commit.epoch,
                 expected,
@@ -1720,6 +1909,65 @@ impl Meeting {
         }
         self.apply_commit(bundle, commit, now, rng)?;
         self.drain_pending(now, rng);
+        Ok(())
+    }
+
+    /// COM-3: a leader applies only its own commits. The one exception is a valid failover
+    /// commit that deposes it (signed by its deterministic successor, chaining to its
+    /// transcript): the leader accepts that it was declared failed and ends, so the meeting
+    /// converges on the successor instead of splitting in two.
+    fn leader_on_commit(
+        &mut self,
+        bundle: &pb::CommitBundle,
+        commit: &pb::Commit,
+    ) -> Result<(), MeetingError> {
+        let not_ours = MeetingError::Unexpected {
+            message: "commit",
+            reason: "the leader applies only its own commits",
+        };
+        if commit.reason != CommitReason::Failover as i32
+            || commit.epoch != self.epoch.saturating_add(1)
+            || !commit
+                .removes
+                .iter()
+                .any(|r| r.leaf == self.own_leaf && r.reason == RemoveReason::LeaderFailed as i32)
+        {
+            return Err(not_ours);
+        }
+        let succ = self.roster.successor(&[self.own_leaf]);
+        if succ != Some(commit.leader_leaf) {
+            return Err(MeetingError::NotLeader {
+                message: "failover commit",
+                epoch: commit.epoch,
+                signer: commit.leader_leaf,
+                leader: succ.unwrap_or(u32::MAX),
+            });
+        }
+        let signer = self
+            .roster
+            .get(commit.leader_leaf)
+            .ok_or(not_ours)?
+            .announcement
+            .identity
+            .clone();
+        let signed = bundle.commit.as_ref().ok_or(MeetingError::Invalid {
+            message: "commit bundle",
+            reason: "no commit".into(),
+        })?;
+        wire::verify(&signer, labels::COMMIT, signed, "failover commit", || {
+            format!("leaf {}", commit.leader_leaf)
+        })?;
+        let prev = wire::hash32(
+            "commit",
+            "prev_transcript_hash",
+            &commit.prev_transcript_hash,
+        )?;
+        if prev != self.transcript_hash {
+            return Err(MeetingError::TranscriptMismatch {
+                epoch: commit.epoch,
+            });
+        }
+        self.end(RemovalReason::LeaderFailed);
         Ok(())
     }
 
@@ -1777,9 +2025,20 @@ impl Meeting {
             // one interval of the limit: a relay that starves only the successor cannot depose a
             // live leader.
             if let Role::Member(m) = &self.role {
+                // FO-3: each further failed leader named in the commit needs another full limit.
+                let extra = commit
+                    .removes
+                    .iter()
+                    .filter(|r| {
+                        r.reason == RemoveReason::LeaderFailed as i32 && r.leaf != self.leader_leaf
+                    })
+                    .count();
+                let limit = self.config.missed_heartbeats_limit;
+                let intervals = (u32::try_from(extra).unwrap_or(u32::MAX).saturating_add(1))
+                    .saturating_mul(limit)
+                    .saturating_sub(1);
                 let quiet = now.saturating_sub(m.last_heartbeat);
-                let needed = self.config.heartbeat_interval
-                    * self.config.missed_heartbeats_limit.saturating_sub(1);
+                let needed = self.config.heartbeat_interval * intervals;
                 if quiet < needed {
                     return Err(MeetingError::Unexpected {
                         message: "failover commit",
@@ -1823,7 +2082,7 @@ impl Meeting {
         bundle: pb::CommitBundle,
         commit: pb::Commit,
         now: Duration,
-        _rng: &mut R,
+        rng: &mut R,
     ) -> Result<(), MeetingError> {
         let epoch = commit.epoch;
         let signed = bundle.commit.as_ref().ok_or(MeetingError::Invalid {
@@ -1871,6 +2130,17 @@ impl Meeting {
         }
         // 3. Roster change.
         let bad = |reason: String| MeetingError::BadRoster { epoch, reason };
+        if CommitReason::try_from(commit.reason).is_err()
+            || commit.reason == CommitReason::Unspecified as i32
+        {
+            return Err(bad(format!("undefined commit reason {}", commit.reason)));
+        }
+        if let Some(r) = commit.removes.iter().find(|r| {
+            RemoveReason::try_from(r.reason).is_err()
+                || r.reason == RemoveReason::Unspecified as i32
+        }) {
+            return Err(bad(format!("undefined remove reason {}", r.reason)));
+        }
         let mut removed: Vec<u32> = Vec::with_capacity(commit.removes.len());
         for r in &commit.removes {
             if removed.last().is_some_and(|l| *l >= r.leaf) {
@@ -1917,8 +2187,13 @@ impl Meeting {
                 )));
             }
             let ann = parse_announcement(&add.announcement, &self.meeting_id)?;
-            self.check_admission(&ann, &removed)
-                .map_err(|e| bad(e.to_string()))?;
+            // Pins, the lock and the participant limit are the leader's policy; receivers check
+            // what the protocol fixes: unique ids and a key for the suite.
+            if let Some(leaf) = self.roster.leaf_of(&ann.participant_id) {
+                if !removed.contains(&leaf) {
+                    return Err(bad(format!("{} is already present", ann.participant_id)));
+                }
+            }
             if admitted
                 .iter()
                 .any(|a: &ValidAnnouncement| a.participant_id == ann.participant_id)
@@ -1933,9 +2208,17 @@ impl Meeting {
             }
             admitted.push(ann);
         }
-        if self.roster.members.len() - removed.len() + admitted.len() > self.config.max_participants
-        {
-            return Err(MeetingError::Full(self.config.max_participants));
+        if self.roster.members.len() - removed.len() + admitted.len() > MAX_PARTICIPANTS {
+            return Err(MeetingError::Full(MAX_PARTICIPANTS));
+        }
+        let after_has_leader = commit.leader_leaf == signer && !removed.contains(&signer)
+            || (self.roster.members.contains_key(&commit.leader_leaf)
+                && !removed.contains(&commit.leader_leaf));
+        if !after_has_leader {
+            return Err(bad(format!(
+                "leader leaf {} is not present after the commit",
+                commit.leader_leaf
+            )));
         }
         if commit.leaf_count != plan.after.width() {
             return Err(bad(format!(
@@ -2051,7 +2334,7 @@ impl Meeting {
                 Err(source) => {
                     m.path = None;
                     self.secrets = None;
-                    self.request_resync_at(now, format!("epoch {epoch}: {source}"));
+                    self.request_resync_at(now, rng, format!("epoch {epoch}: {source}"));
                     return Ok(());
                 }
             }
@@ -2072,6 +2355,8 @@ impl Meeting {
                 next_heartbeat: now,
                 next_rotation: self.config.rotation_interval.map(|r| now + r),
                 fork: None,
+                last_seen: BTreeMap::new(),
+                last_answer: BTreeMap::new(),
             };
             self.role = Role::Leader(Box::new(leader));
             self.secrets = None;
@@ -2096,7 +2381,10 @@ impl Meeting {
     ) -> Result<(), MeetingError> {
         for r in &commit.removes {
             if let Some(m) = self.roster.members.remove(&r.leaf) {
-                self.events.push_back(Event::ParticipantRemoved {
+                self.roster
+                    .former
+                    .insert(r.leaf, m.announcement.identity.clone());
+                self.push_event(Event::ParticipantRemoved {
                     participant_id: m.announcement.participant_id,
                     reason: RemovalReason::from_wire(r.reason),
                 });
@@ -2106,7 +2394,7 @@ impl Meeting {
             self.roster
                 .pins
                 .insert(ann.participant_id.clone(), ann.identity.clone());
-            self.events.push_back(Event::ParticipantAdded {
+            self.push_event(Event::ParticipantAdded {
                 participant_id: ann.participant_id.clone(),
                 leaf: *leaf,
                 fingerprint: ann.identity.fingerprint_string(),
@@ -2122,7 +2410,7 @@ impl Meeting {
         }
         if commit.locked != self.locked {
             self.locked = commit.locked;
-            self.events.push_back(Event::LockChanged {
+            self.push_event(Event::LockChanged {
                 locked: commit.locked,
             });
         }
@@ -2138,7 +2426,7 @@ impl Meeting {
                     )
                 })
                 .unwrap_or_default();
-            self.events.push_back(Event::LeaderChanged {
+            self.push_event(Event::LeaderChanged {
                 participant_id: pid,
                 fingerprint: fp,
             });
@@ -2189,12 +2477,42 @@ impl Meeting {
                 });
             }
             if w.epoch > self.epoch {
+                // Buffer only what our leader (or, after a failover, its successor) signed.
+                let candidates = [
+                    Some(self.leader_leaf),
+                    self.roster.successor(&[self.leader_leaf]),
+                ];
+                let signed_ok = candidates.iter().flatten().any(|leaf| {
+                    self.roster.get(*leaf).is_some_and(|m| {
+                        m.announcement
+                            .identity
+                            .verify(labels::WELCOME, &signed.content, &signed.signature)
+                            .is_ok()
+                    })
+                });
+                if !signed_ok {
+                    return Err(MeetingError::Unexpected {
+                        message: "welcome",
+                        reason: "a Welcome for a future epoch not signed by our leader or its successor",
+                    });
+                }
                 if self.pending_welcomes.len() >= MAX_PENDING_WELCOMES {
                     self.pending_welcomes.remove(0);
                 }
                 self.pending_welcomes.push(signed);
-                self.request_resync_at(now, format!("Welcome for epoch {} before its commit", w.epoch));
+                self.request_resync_at(
+                    now,
+                    rng,
+                    format!("Welcome for epoch {} before its commit", w.epoch),
+                );
                 return Ok(());
+            }
+            if w.epoch != self.epoch {
+                return Err(MeetingError::StaleEpoch {
+                    message: "welcome",
+                    epoch: w.epoch,
+                    current: self.epoch,
+                });
             }
             // Path for our current epoch (rebuild or resync): signed by the current leader.
             let leader = self
@@ -2215,12 +2533,12 @@ impl Meeting {
             if !bool::from(th.ct_eq(&self.transcript_hash)) {
                 return Err(MeetingError::TranscriptMismatch { epoch: w.epoch });
             }
-            let path = self.open_path(&w, &th)?;
+            // The transcript hash binds it to this epoch; no nonce echo is needed (WEL-5).
+            let path = self.open_path(&w, &th, false)?;
             if let Role::Member(m) = &mut self.role {
                 m.path = Some(path);
             }
             self.install_secrets(now)?;
-            let _ = rng;
             return Ok(());
         }
         // With group info: a joiner, or a member resynchronising across a gap.
@@ -2255,6 +2573,27 @@ impl Meeting {
             }
             prev_leaf = Some(e.leaf);
             let ann = parse_announcement(&e.announcement, &self.meeting_id)?;
+            if e.admitted_epoch == 0 || e.admitted_epoch > gi.epoch {
+                return Err(MeetingError::Invalid {
+                    message: "group info",
+                    reason: format!(
+                        "leaf {} admitted at epoch {}, outside 1..={}",
+                        e.leaf, e.admitted_epoch, gi.epoch
+                    ),
+                });
+            }
+            if roster.pins.contains_key(&ann.participant_id) {
+                return Err(MeetingError::Invalid {
+                    message: "group info",
+                    reason: format!("{} appears twice in the roster", ann.participant_id),
+                });
+            }
+            if ann.hpke_key(self.suite).is_none() {
+                return Err(MeetingError::Invalid {
+                    message: "group info",
+                    reason: format!("{} has no key for the suite", ann.participant_id),
+                });
+            }
             roster
                 .pins
                 .insert(ann.participant_id.clone(), ann.identity.clone());
@@ -2273,19 +2612,35 @@ impl Meeting {
         })?;
         if !joining {
             // A resync may only come from our leader or its deterministic successor.
+            let followed = self.follow.as_ref().is_some_and(|(leaf, id)| {
+                *leaf == gi.leader_leaf && *id == leader.announcement.identity
+            });
             let ok_signer = gi.leader_leaf == self.leader_leaf
                 || self.roster.successor(&[self.leader_leaf]) == Some(gi.leader_leaf);
             let same_key = self
                 .roster
                 .get(gi.leader_leaf)
                 .is_some_and(|m| m.announcement.identity == leader.announcement.identity);
-            if !ok_signer || !same_key {
+            if !followed && (!ok_signer || !same_key) {
                 return Err(MeetingError::NotLeader {
                     message: "resync group info",
                     epoch: gi.epoch,
                     signer: gi.leader_leaf,
                     leader: self.leader_leaf,
                 });
+            }
+            if gi.leader_leaf != self.leader_leaf && !followed {
+                // WEL-6: following a successor needs the same quiet period as a failover.
+                if let Role::Member(m) = &self.role {
+                    let needed = self.config.heartbeat_interval
+                        * self.config.missed_heartbeats_limit.saturating_sub(1);
+                    if now.saturating_sub(m.last_heartbeat) < needed {
+                        return Err(MeetingError::Unexpected {
+                            message: "resync group info",
+                            reason: "signed by the successor while our leader's heartbeats still reach us",
+                        });
+                    }
+                }
             }
             if gi.epoch < self.epoch {
                 return Err(MeetingError::StaleEpoch {
@@ -2324,6 +2679,13 @@ impl Meeting {
             });
         }
         let width = gi.leaf_count;
+        let highest = roster.members.keys().next_back().copied().unwrap_or(0);
+        if width > 1 && highest < width / 2 {
+            return Err(MeetingError::Invalid {
+                message: "group info",
+                reason: format!("leaf_count {width} is not the truncated width of the roster"),
+            });
+        }
         let occupancy =
             Occupancy::from_parts(width, roster.members.keys().copied()).map_err(|source| {
                 MeetingError::Tree {
@@ -2335,7 +2697,7 @@ impl Meeting {
         let path = {
             // open_path needs own_leaf and occupancy width.
             let saved = std::mem::replace(&mut self.occupancy, occupancy.clone());
-            let r = self.open_path(&w, &th);
+            let r = self.open_path(&w, &th, true);
             if r.is_err() {
                 self.occupancy = saved;
             }
@@ -2343,7 +2705,24 @@ impl Meeting {
         };
         self.roster = roster;
         self.occupancy = occupancy;
+        if gi.leader_leaf != self.leader_leaf && !joining {
+            let (pid, fp) = self
+                .roster
+                .get(gi.leader_leaf)
+                .map(|m| {
+                    (
+                        m.announcement.participant_id.clone(),
+                        m.announcement.identity.fingerprint_string(),
+                    )
+                })
+                .unwrap_or_default();
+            self.push_event(Event::LeaderChanged {
+                participant_id: pid,
+                fingerprint: fp,
+            });
+        }
         self.leader_leaf = gi.leader_leaf;
+        self.follow = None;
         self.locked = gi.locked;
         self.epoch = gi.epoch;
         self.transcript_hash = th;
@@ -2367,14 +2746,20 @@ impl Meeting {
         Ok(())
     }
 
-    fn open_path(&mut self, w: &pb::Welcome, th: &[u8; 32]) -> Result<MemberPath, MeetingError> {
+    fn open_path(
+        &mut self,
+        w: &pb::Welcome,
+        th: &[u8; 32],
+        check_nonce: bool,
+    ) -> Result<MemberPath, MeetingError> {
         let epoch = w.epoch;
         let info = welcome_info(&self.meeting_id, epoch, w.leaf);
         let pt = self
             .hpke
             .open(&w.enc, &info, th, &w.ciphertext)
             .map_err(|source| MeetingError::Crypto { epoch, source })?;
-        let ps: pb::PathSecrets = decode_bounded(MessageKind::PathSecrets, &pt, 4096)?;
+        let ps: pb::PathSecrets =
+            decode_bounded(MessageKind::PathSecrets, &pt, MAX_PATH_SECRETS_SIZE)?;
         if ps.leaf != w.leaf || ps.nodes.len() > MAX_PATH_NODES {
             return Err(MeetingError::Invalid {
                 message: "path secrets",
@@ -2382,10 +2767,11 @@ impl Meeting {
             });
         }
         let echoed = wire::nonce24("path secrets", &ps.echoed_nonce)?;
-        if !self
-            .nonces
-            .iter()
-            .any(|(n, _)| bool::from(n.ct_eq(&echoed)))
+        if check_nonce
+            && !self
+                .nonces
+                .iter()
+                .any(|(n, _)| bool::from(n.ct_eq(&echoed)))
         {
             return Err(MeetingError::Invalid {
                 message: "welcome",
@@ -2406,14 +2792,106 @@ impl Meeting {
 
     // ----- member: heartbeats -----
 
+    /// SPLIT-1: a heartbeat from a leader other than ours. If its signer is a participant we
+    /// know (present or removed) and its branch is ahead of ours (a higher epoch; at equal
+    /// epochs, a better rank), we follow it: drop our keys (and leadership) and resync from it.
+    /// Replayed heartbeats carry older epochs and are ignored, so a relay cannot pull members
+    /// back to a stale branch; a forged one fails its signature.
+    fn consider_other_leader<R: CryptoRng + ?Sized>(
+        &mut self,
+        signed: &SignedMessage,
+        hb: &pb::Heartbeat,
+        now: Duration,
+        rng: &mut R,
+    ) -> Result<(), MeetingError> {
+        let not_leader = MeetingError::NotLeader {
+            message: "heartbeat",
+            epoch: hb.epoch,
+            signer: hb.leader_leaf,
+            leader: self.leader_leaf,
+        };
+        // The signer is whoever holds (or last held) that leaf in our view and whose key
+        // verifies: leaves can be reused after removals, so try both. Failing that (the other
+        // branch placed it elsewhere), try every identity we know, at most once per heartbeat
+        // interval so forged heartbeats cannot make us verify without bound.
+        let present = self.roster.get(hb.leader_leaf).map(|m| {
+            (
+                m.announcement.identity.clone(),
+                Some((m.admitted_epoch, hb.leader_leaf)),
+            )
+        });
+        let former = self
+            .roster
+            .former
+            .get(&hb.leader_leaf)
+            .map(|id| (id.clone(), None));
+        let verifies = |id: &PublicIdentity| {
+            id.verify(labels::HEARTBEAT, &signed.content, &signed.signature)
+                .is_ok()
+        };
+        let mut found = present
+            .into_iter()
+            .chain(former)
+            .find(|(id, _)| verifies(id));
+        if found.is_none()
+            && hb.epoch > self.epoch
+            && self
+                .foreign_scan_at
+                .is_none_or(|t| now >= t + self.config.heartbeat_interval)
+        {
+            self.foreign_scan_at = Some(now);
+            found = self
+                .roster
+                .members
+                .values()
+                .map(|m| &m.announcement.identity)
+                .chain(self.roster.former.values())
+                .find(|id| verifies(id))
+                .map(|id| (id.clone(), None));
+        }
+        let Some((identity, rank)) = found else {
+            return Err(not_leader);
+        };
+        let ours = self
+            .roster
+            .get(self.leader_leaf)
+            .map(|m| (m.admitted_epoch, self.leader_leaf));
+        let ahead = hb.epoch > self.epoch
+            || (hb.epoch == self.epoch && rank.is_some() && ours.is_some() && rank < ours);
+        if !ahead {
+            return Err(not_leader);
+        }
+        self.follow = Some((hb.leader_leaf, identity));
+        self.secrets = None;
+        self.role = Role::Member(Box::new(MemberState {
+            path: None,
+            last_heartbeat: now,
+            hb_seq: 0,
+            prev_hb_hash: [0u8; 32],
+            missed_reported: 0,
+            suspected: BTreeSet::new(),
+        }));
+        self.resync_requested_for = None;
+        self.request_resync_at(
+            now,
+            rng,
+            format!(
+                "leader at leaf {} leads a branch at epoch {} ahead of ours ({}); following it",
+                hb.leader_leaf, hb.epoch, self.epoch
+            ),
+        );
+        Ok(())
+    }
+
     /// A failover leader that hears a fresh heartbeat from the leader it deposed returns to the
     /// state it forked from and asks that leader for a resync: the fork dies.
-    fn check_deposed_leader_alive(
+    fn check_deposed_leader_alive<R: CryptoRng + ?Sized>(
         &mut self,
         signed: &SignedMessage,
         hb: &pb::Heartbeat,
         now: Duration,
         has_fork: bool,
+        rng: &mut R,
     ) -> Result<(), MeetingError> {
         if !has_fork {
             return Ok(()); // leaders ignore heartbeats
@@ -2475,7 +2953,11 @@ impl Meeting {
             fingerprint: fp,
         });
         self.resync_requested_for = None;
-        self.request_resync_at(now, "our failover raced a live leader; rejoining its view".into());
+        self.request_resync_at(
+            now,
+            rng,
+            "our failover raced a live leader; rejoining its view".into(),
+        );
         Ok(())
     }
 
@@ -2496,16 +2978,21 @@ impl Meeting {
         wire::check_version("heartbeat", hb.version)?;
         wire::check_meeting("heartbeat", &hb.meeting_id, &self.meeting_id)?;
         if let Role::Leader(l) = &self.role {
-            let has_fork = l.fork.is_some();
-            return self.check_deposed_leader_alive(signed, &hb, now, has_fork);
+            if hb.leader_leaf != self.own_leaf || hb.epoch > self.epoch {
+                let has_fork = l.fork.is_some();
+                let from_deposed = l
+                    .fork
+                    .as_ref()
+                    .is_some_and(|f| f.leader_leaf == hb.leader_leaf);
+                if has_fork && from_deposed {
+                    return self.check_deposed_leader_alive(signed, &hb, now, true, rng);
+                }
+                return self.consider_other_leader(signed, &hb, now, rng);
+            }
+            return Ok(());
         }
         if hb.leader_leaf != self.leader_leaf {
-            return Err(MeetingError::NotLeader {
-                message: "heartbeat",
-                epoch: hb.epoch,
-                signer: hb.leader_leaf,
-                leader: self.leader_leaf,
-            });
+            return self.consider_other_leader(signed, &hb, now, rng);
         }
         let leader = self
             .roster
@@ -2530,10 +3017,19 @@ impl Meeting {
             });
         }
         if hb.epoch > self.epoch {
-            self.request_resync_at(now, format!(
-                "the leader's heartbeat certifies epoch {} but we are at {}",
-                hb.epoch, self.epoch
-            ));
+            // Our leader is alive (its signature verified); we are behind.
+            if let Role::Member(m) = &mut self.role {
+                m.last_heartbeat = now;
+                m.missed_reported = 0;
+            }
+            self.request_resync_at(
+                now,
+                rng,
+                format!(
+                    "the leader's heartbeat certifies epoch {} but we are at {}",
+                    hb.epoch, self.epoch
+                ),
+            );
             return Ok(());
         }
         let th = wire::hash32("heartbeat", "transcript_hash", &hb.transcript_hash)?;
@@ -2551,6 +3047,12 @@ impl Meeting {
             });
         }
         let prev = wire::hash32("heartbeat", "prev_heartbeat_hash", &hb.prev_heartbeat_hash)?;
+        if hb.sequence == 1 && prev != [0u8; 32] {
+            return Err(MeetingError::Invalid {
+                message: "heartbeat",
+                reason: "the first heartbeat of an epoch must have a zero previous hash".into(),
+            });
+        }
         if hb.sequence == m.hb_seq + 1 && m.hb_seq > 0 && prev != m.prev_hb_hash {
             return Err(MeetingError::Invalid {
                 message: "heartbeat",
@@ -2583,6 +3085,16 @@ impl Meeting {
                 });
             }
             prev_leaf = Some(e.leaf);
+            if e.nonce.len() != LIVENESS_NONCE_LEN {
+                return Err(MeetingError::Invalid {
+                    message: "heartbeat bundle",
+                    reason: format!(
+                        "echo for leaf {} has a {}-byte nonce",
+                        e.leaf,
+                        e.nonce.len()
+                    ),
+                });
+            }
             entries.push((ie.index as usize, echo_leaf(e.leaf, &e.nonce)));
             if e.leaf == self.own_leaf {
                 our_echo = Some(e.nonce.clone());
@@ -2591,6 +3103,18 @@ impl Meeting {
         let mut proof = Vec::with_capacity(bundle.proof.len());
         for p in &bundle.proof {
             proof.push(wire::hash32("heartbeat", "proof hash", p)?);
+        }
+        if hb.liveness_count as usize > MAX_PARTICIPANTS {
+            return Err(MeetingError::Invalid {
+                message: "heartbeat",
+                reason: format!("{} liveness echoes", hb.liveness_count),
+            });
+        }
+        if hb.liveness_count == 0 && root != merkle::root(&[]) {
+            return Err(MeetingError::RootMismatch {
+                message: "heartbeat",
+                epoch: hb.epoch,
+            });
         }
         if !entries.is_empty() {
             let computed = merkle::compute_root(hb.liveness_count as usize, &entries, &proof)
@@ -2633,6 +3157,9 @@ impl Meeting {
         match ours {
             Some(c) if bool::from(c.ct_eq(&confirmation)) => {
                 self.send_now(hb.epoch);
+                if now.saturating_sub(self.last_echo) < self.config.liveness_timeout {
+                    self.resume_sending();
+                }
                 Ok(())
             }
             Some(_) => {
@@ -2640,15 +3167,16 @@ impl Meeting {
                 if let Role::Member(m) = &mut self.role {
                     m.path = None;
                 }
-                self.request_resync_at(now, format!(
-                    "key confirmation for epoch {} differs from ours",
-                    hb.epoch
-                ));
+                self.request_resync_at(
+                    now,
+                    rng,
+                    format!("key confirmation for epoch {} differs from ours", hb.epoch),
+                );
                 let _ = rng;
                 Err(MeetingError::ConfirmationMismatch { epoch: hb.epoch })
             }
             None => {
-                self.request_resync_at(now, format!("no keys for epoch {}", hb.epoch));
+                self.request_resync_at(now, rng, format!("no keys for epoch {}", hb.epoch));
                 Ok(())
             }
         }
@@ -2683,8 +3211,9 @@ pub fn welcome_info(meeting_id: &[u8], epoch: u64, leaf: u32) -> Vec<u8> {
 
 /// Slices a full commit bundle to what the member at `leaf` needs: its updates and a multiproof.
 ///
-/// Relays use this to send each member about 1 KB per leave at N = 1,000. `leaf_count_before` and
-/// `occupied_before` describe the tree before the commit (the relay tracks them from commits).
+/// `wraps_for_leaf` is [`tree::Plan::wraps_for_leaf`] for the member; equivalently, every update
+/// whose `child` is the member's leaf node or on its direct path in the commit's `leaf_count`.
+/// Relays use this to send each member about 1 KB per leave at N = 1,000.
 pub fn commit_bundle_for_leaf(
     bundle: &pb::CommitBundle,
     wraps_for_leaf: &[(u32, u32)],
