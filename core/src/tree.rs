@@ -281,6 +281,8 @@ pub struct Plan {
     pub after: Occupancy,
     /// Width before the commit.
     pub width_before: u32,
+    /// Leaves removed by the commit.
+    pub removed: Vec<u32>,
     /// New roots created by growth, bottom-up (each derived from the previous root).
     pub grown_roots: Vec<u32>,
     /// Leaves given to the added members, in add order.
@@ -394,6 +396,7 @@ pub fn plan(
     Ok(Plan {
         after,
         width_before: before.width,
+        removed: removes.to_vec(),
         grown_roots,
         added_leaves,
         ratchet: ratchet_set,
@@ -477,45 +480,58 @@ impl LeaderTree {
         epoch: u64,
         rng: &mut R,
     ) -> Result<Updates, TreeError> {
-        let mut keys = self.keys.clone();
+        // Only O(log N) nodes change per leave or join: collect them, then apply, so a failure
+        // leaves the tree untouched and no O(N) copy is made.
+        let mut changes: BTreeMap<u32, NodeKey> = BTreeMap::new();
+        let get = |changes: &BTreeMap<u32, NodeKey>, x: u32| -> Result<NodeKey, TreeError> {
+            changes
+                .get(&x)
+                .or_else(|| self.keys.get(&x))
+                .cloned()
+                .ok_or(TreeError::MissingKey(x))
+        };
         // Growth: each new root derives from the previous root.
         let mut w = plan.width_before;
         for &new_root in &plan.grown_roots {
-            let old = keys.get(&root(w)).ok_or(TreeError::MissingKey(root(w)))?;
-            let g = grow(old, new_root);
-            keys.insert(new_root, g);
+            let old = get(&changes, root(w))?;
+            changes.insert(new_root, grow(&old, new_root));
             w *= 2;
         }
         for &a in &plan.added_leaves {
-            keys.insert(leaf_node(a), Secret::random(rng));
+            changes.insert(leaf_node(a), Secret::random(rng));
         }
         for &x in &plan.ratchet {
-            let k = keys.get(&x).ok_or(TreeError::MissingKey(x))?;
-            let r = ratchet(k, x);
-            keys.insert(x, r);
+            let k = get(&changes, x)?;
+            changes.insert(x, ratchet(&k, x));
         }
         for &x in &plan.fresh_blank {
-            keys.insert(x, Secret::random(rng));
+            changes.insert(x, Secret::random(rng));
         }
         for &x in &plan.refresh {
-            keys.insert(x, Secret::random(rng));
+            changes.insert(x, Secret::random(rng));
         }
-        // Drop keys of blank nodes and of nodes outside the tree.
-        let occ = &plan.after;
-        keys.retain(|&x, _| {
-            if x >= node_count(occ.width) {
-                return false;
-            }
-            let (a, b) = leaf_span(x);
-            occ.any_in(a, b)
-        });
         let mut updates = Vec::with_capacity(plan.wraps.len());
         for &(p, c) in &plan.wraps {
-            let pk = keys.get(&p).ok_or(TreeError::MissingKey(p))?;
-            let ck = keys.get(&c).ok_or(TreeError::MissingKey(c))?;
-            updates.push((p, c, wrap(ck, pk, meeting_id, epoch, p, c)));
+            let pk = get(&changes, p)?;
+            let ck = get(&changes, c)?;
+            updates.push((p, c, wrap(&ck, &pk, meeting_id, epoch, p, c)));
         }
-        self.keys = keys;
+        // Nodes that may have become blank: leaves that left and their ancestors (in the width
+        // before the commit); nodes beyond the new width go with truncation.
+        let occ = &plan.after;
+        let mut maybe_blank: BTreeSet<u32> = BTreeSet::new();
+        for &leaf in &plan.removed {
+            maybe_blank.insert(leaf_node(leaf));
+            maybe_blank.extend(direct_path(leaf, plan.width_before.max(occ.width)));
+        }
+        self.keys.extend(changes);
+        let _beyond = self.keys.split_off(&node_count(occ.width));
+        for x in maybe_blank {
+            let (a, b) = leaf_span(x);
+            if x >= node_count(occ.width) || !occ.any_in(a, b) {
+                self.keys.remove(&x);
+            }
+        }
         self.occupancy = plan.after.clone();
         Ok(updates)
     }

@@ -344,6 +344,7 @@ pub struct Meeting {
     keyless_since: Option<Duration>,
     /// A better branch's leader we decided to follow (leaf in its view, identity).
     follow: Option<(u32, PublicIdentity)>,
+    group_info_cache: Option<(u64, Vec<u8>)>,
     foreign_scan_at: Option<Duration>,
     sending: bool,
     outbox: VecDeque<Transmit>,
@@ -444,6 +445,7 @@ impl Meeting {
             join_sent_at: now,
             keyless_since: None,
             follow: None,
+            group_info_cache: None,
             foreign_scan_at: None,
             sending: true,
             outbox: VecDeque::new(),
@@ -1717,7 +1719,7 @@ impl Meeting {
     }
 
     fn make_welcome<R: CryptoRng + ?Sized>(
-        &self,
+        &mut self,
         leaf: u32,
         echoed_nonce: [u8; 24],
         with_group_info: bool,
@@ -1768,7 +1770,16 @@ impl Meeting {
             rng,
         )
         .map_err(|source| MeetingError::Crypto { epoch, source })?;
-        let group_info = if with_group_info {
+        let cached = self
+            .group_info_cache
+            .as_ref()
+            .filter(|(e, _)| *e == epoch)
+            .map(|(_, b)| b.clone());
+        let group_info = if !with_group_info {
+            Vec::new()
+        } else if let Some(bytes) = cached {
+            bytes
+        } else {
             let gi = pb::GroupInfo {
                 version: PROTOCOL_VERSION,
                 suite: self.suite.id(),
@@ -1789,9 +1800,10 @@ impl Meeting {
                     })
                     .collect(),
             };
-            encode(&wire::sign(&self.identity, labels::GROUP_INFO, encode(&gi)))
-        } else {
-            Vec::new()
+            let bytes = encode(&wire::sign(&self.identity, labels::GROUP_INFO, encode(&gi)));
+            // Signed once per epoch and reused for every joiner and resync of that epoch.
+            self.group_info_cache = Some((epoch, bytes.clone()));
+            bytes
         };
         let welcome = pb::Welcome {
             version: PROTOCOL_VERSION,
