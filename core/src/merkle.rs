@@ -97,10 +97,11 @@ pub fn prove(leaves: &[[u8; 32]], indices: &[usize]) -> Result<Vec<[u8; 32]>, Me
             } else {
                 pos > 0 && known.get(pos - 1) == Some(&sib)
             };
-            if !sib_known && !is_padding(sib, depth, n) {
-                if let Some(h) = level.get(sib) {
-                    proof.push(*h);
-                }
+            if !sib_known
+                && !is_padding(sib, depth, n)
+                && let Some(h) = level.get(sib)
+            {
+                proof.push(*h);
             }
         }
         known = parents(&known);
@@ -134,19 +135,19 @@ fn check_indices(n: usize, indices: &[usize]) -> Result<(), MerkleError> {
         });
     }
     for w in indices.windows(2) {
-        if let [a, b] = w {
-            if a >= b {
-                return Err(MerkleError::Unordered);
-            }
+        if let [a, b] = w
+            && a >= b
+        {
+            return Err(MerkleError::Unordered);
         }
     }
-    if let Some(&last) = indices.last() {
-        if last >= n {
-            return Err(MerkleError::IndexOutOfRange {
-                index: last,
-                len: n,
-            });
-        }
+    if let Some(&last) = indices.last()
+        && last >= n
+    {
+        return Err(MerkleError::IndexOutOfRange {
+            index: last,
+            len: n,
+        });
     }
     Ok(())
 }

@@ -277,14 +277,14 @@ impl<R: CryptoRng> Sim<R> {
         self.relay_bytes += msg.payload.len() as u64;
         self.relay_messages += 1;
         let now = self.now;
-        if let Some(m) = self.participants.get_mut(&msg.to) {
-            if let Err(error) = m.handle_message(&msg.payload, now, &mut self.rng) {
-                self.rejections.push(Rejection {
-                    at: msg.to.clone(),
-                    from: msg.from.clone(),
-                    error,
-                });
-            }
+        if let Some(m) = self.participants.get_mut(&msg.to)
+            && let Err(error) = m.handle_message(&msg.payload, now, &mut self.rng)
+        {
+            self.rejections.push(Rejection {
+                at: msg.to.clone(),
+                from: msg.from.clone(),
+                error,
+            });
         }
     }
 
@@ -296,16 +296,15 @@ impl<R: CryptoRng> Sim<R> {
             if self.paused.contains(&id) {
                 continue;
             }
-            if let Some(m) = self.participants.get_mut(&id) {
-                if m.poll_timeout().is_some_and(|t| t <= now) {
-                    if let Err(error) = m.handle_timeout(now, &mut self.rng) {
-                        self.rejections.push(Rejection {
-                            at: id.clone(),
-                            from: id.clone(),
-                            error,
-                        });
-                    }
-                }
+            if let Some(m) = self.participants.get_mut(&id)
+                && m.poll_timeout().is_some_and(|t| t <= now)
+                && let Err(error) = m.handle_timeout(now, &mut self.rng)
+            {
+                self.rejections.push(Rejection {
+                    at: id.clone(),
+                    from: id.clone(),
+                    error,
+                });
             }
         }
         self.collect();

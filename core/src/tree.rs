@@ -236,10 +236,10 @@ impl Occupancy {
             return Err(TreeError::Full);
         }
         let occupied: BTreeSet<u32> = leaves.into_iter().collect();
-        if let Some(&l) = occupied.iter().next_back() {
-            if l >= width {
-                return Err(TreeError::LeafOutOfRange { leaf: l, width });
-            }
+        if let Some(&l) = occupied.iter().next_back()
+            && l >= width
+        {
+            return Err(TreeError::LeafOutOfRange { leaf: l, width });
         }
         Ok(Self { width, occupied })
     }

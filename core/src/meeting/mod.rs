@@ -385,6 +385,7 @@ fn check_config(config: &MeetingConfig) -> Result<(), MeetingError> {
 }
 
 impl Meeting {
+    #[allow(clippy::too_many_arguments)]
     fn new_common<R: CryptoRng + ?Sized>(
         config: MeetingConfig,
         meeting_id: &[u8],
@@ -696,10 +697,10 @@ impl Meeting {
             Phase::Active => {}
         }
         let mut t = vec![self.next_nonce];
-        if let Some(sent) = self.resync_sent_at {
-            if !self.has_keys() || self.resync_requested_for.is_some() {
-                t.push(sent + self.config.heartbeat_interval);
-            }
+        if let Some(sent) = self.resync_sent_at
+            && (!self.has_keys() || self.resync_requested_for.is_some())
+        {
+            t.push(sent + self.config.heartbeat_interval);
         }
         if let Some((_, due)) = self.send_switch {
             t.push(due);
@@ -808,13 +809,13 @@ impl Meeting {
         if !matches!(self.phase, Phase::Active) {
             return Err(MeetingError::NotInMeeting);
         }
-        if self.is_leader() {
-            if let Some(succ) = self.roster.successor(&[self.own_leaf]) {
-                if let Role::Leader(l) = &mut self.role {
-                    l.handover_to = Some(succ);
-                }
-                self.leader_commit(now, rng)?;
+        if self.is_leader()
+            && let Some(succ) = self.roster.successor(&[self.own_leaf])
+        {
+            if let Role::Leader(l) = &mut self.role {
+                l.handover_to = Some(succ);
             }
+            self.leader_commit(now, rng)?;
         }
         let leave = pb::Leave {
             version: PROTOCOL_VERSION,
@@ -903,10 +904,10 @@ impl Meeting {
             self.resync_requested_for = None;
             self.request_resync_at(now, rng, "the last resync was not answered".into());
         }
-        if let Some((epoch, due)) = self.send_switch {
-            if now >= due {
-                self.send_now(epoch);
-            }
+        if let Some((epoch, due)) = self.send_switch
+            && now >= due
+        {
+            self.send_now(epoch);
         }
         if now >= self.next_nonce {
             self.post_nonce(now, rng);
@@ -928,11 +929,11 @@ impl Meeting {
                 {
                     l.fork = None;
                 }
-                if let Some(r) = l.next_rotation {
-                    if now >= r {
-                        l.rotate_pending = true;
-                        l.commit_due.get_or_insert(now);
-                    }
+                if let Some(r) = l.next_rotation
+                    && now >= r
+                {
+                    l.rotate_pending = true;
+                    l.commit_due.get_or_insert(now);
                 }
                 if l.commit_due.is_some_and(|d| now >= d) {
                     commit_now = true;
@@ -1317,12 +1318,12 @@ impl Meeting {
             participant: ann.participant_id.clone(),
             reason,
         };
-        if let Some(leaf) = self.roster.leaf_of(&ann.participant_id) {
-            if !removed.contains(&leaf) {
-                return Err(refuse(
-                    "a participant with this id is already present".into(),
-                ));
-            }
+        if let Some(leaf) = self.roster.leaf_of(&ann.participant_id)
+            && !removed.contains(&leaf)
+        {
+            return Err(refuse(
+                "a participant with this id is already present".into(),
+            ));
         }
         match self.roster.pins.get(&ann.participant_id) {
             Some(pinned) if pinned != &ann.identity => {
@@ -2172,18 +2173,17 @@ impl Meeting {
         let rotate = commit.reason == CommitReason::Rotation as i32;
         let handover =
             commit.leader_leaf != signer && commit.reason != CommitReason::Failover as i32;
-        if handover {
-            if commit.reason != CommitReason::Handover as i32
+        if handover
+            && (commit.reason != CommitReason::Handover as i32
                 || !commit.adds.is_empty()
                 || !commit.removes.is_empty()
                 || commit.rebuild
-                || !self.roster.members.contains_key(&commit.leader_leaf)
-            {
-                return Err(bad(
-                    "a commit naming another leader must be a plain handover to a present member"
-                        .into(),
-                ));
-            }
+                || !self.roster.members.contains_key(&commit.leader_leaf))
+        {
+            return Err(bad(
+                "a commit naming another leader must be a plain handover to a present member"
+                    .into(),
+            ));
         }
         if commit.rebuild && (!commit.adds.is_empty() || rotate) {
             return Err(bad("a rebuild commit cannot add members or rotate".into()));
@@ -2201,10 +2201,10 @@ impl Meeting {
             let ann = parse_announcement(&add.announcement, &self.meeting_id)?;
             // Pins, the lock and the participant limit are the leader's policy; receivers check
             // what the protocol fixes: unique ids and a key for the suite.
-            if let Some(leaf) = self.roster.leaf_of(&ann.participant_id) {
-                if !removed.contains(&leaf) {
-                    return Err(bad(format!("{} is already present", ann.participant_id)));
-                }
+            if let Some(leaf) = self.roster.leaf_of(&ann.participant_id)
+                && !removed.contains(&leaf)
+            {
+                return Err(bad(format!("{} is already present", ann.participant_id)));
             }
             if admitted
                 .iter()
@@ -3156,15 +3156,14 @@ impl Meeting {
         m.last_heartbeat = now;
         m.missed_reported = 0;
         m.suspected.clear();
-        if let Some(nonce) = our_echo {
-            if self
+        if let Some(nonce) = our_echo
+            && self
                 .nonces
                 .iter()
                 .any(|(n, _)| n.as_slice() == nonce.as_slice())
-            {
-                self.last_echo = now;
-                self.stale_reported = false;
-            }
+        {
+            self.last_echo = now;
+            self.stale_reported = false;
         }
         match ours {
             Some(c) if bool::from(c.ct_eq(&confirmation)) => {
@@ -3239,11 +3238,11 @@ pub fn commit_bundle_for_leaf(
     let mut picked = Vec::new();
     let mut idx = Vec::new();
     for iu in &bundle.updates {
-        if let Some(u) = &iu.update {
-            if wraps_for_leaf.contains(&(u.node, u.child)) {
-                picked.push(iu.clone());
-                idx.push(iu.index as usize);
-            }
+        if let Some(u) = &iu.update
+            && wraps_for_leaf.contains(&(u.node, u.child))
+        {
+            picked.push(iu.clone());
+            idx.push(iu.index as usize);
         }
     }
     let proof = merkle::prove(&leaves, &idx).unwrap_or_default();
