@@ -13,6 +13,7 @@ mod roster;
 mod wire;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use conclave_protocol::limits::{
@@ -29,6 +30,7 @@ use subtle::ConstantTimeEq;
 pub use error::MeetingError;
 pub use wire::{check_meeting_id, check_participant_id};
 
+use crate::frame::{FrameConfig, FrameCrypto};
 use crate::hpke::{self, HpkeKeyPair};
 use crate::identity::{IdentityKey, PublicIdentity};
 use crate::merkle;
@@ -86,6 +88,8 @@ pub struct MeetingConfig {
     pub commit_delay: Duration,
     /// Longest time senders keep the previous epoch after a commit.
     pub switch_delay: Duration,
+    /// Frame encryption settings (replay window, epoch grace).
+    pub frames: FrameConfig,
 }
 
 impl Default for MeetingConfig {
@@ -98,6 +102,7 @@ impl Default for MeetingConfig {
             liveness_timeout: LIVENESS_ECHO_TIMEOUT,
             commit_delay: Duration::ZERO,
             switch_delay: SWITCH_DELAY,
+            frames: FrameConfig::default(),
         }
     }
 }
@@ -347,6 +352,7 @@ pub struct Meeting {
     group_info_cache: Option<(u64, Vec<u8>)>,
     foreign_scan_at: Option<Duration>,
     sending: bool,
+    frames: Arc<FrameCrypto>,
     outbox: VecDeque<Transmit>,
     events: VecDeque<Event>,
 }
@@ -399,6 +405,12 @@ impl Meeting {
         check_config(&config)?;
         check_meeting_id(meeting_id)?;
         check_participant_id(participant_id)?;
+        let frames = Arc::new(FrameCrypto::new(config.frames.clone()).map_err(|e| {
+            MeetingError::Invalid {
+                message: "config",
+                reason: e.to_string(),
+            }
+        })?);
         let hpke = HpkeKeyPair::generate(SUITE, rng);
         let mut nonce = [0u8; LIVENESS_NONCE_LEN];
         rng.fill_bytes(&mut nonce);
@@ -449,6 +461,7 @@ impl Meeting {
             group_info_cache: None,
             foreign_scan_at: None,
             sending: true,
+            frames,
             outbox: VecDeque::new(),
             events: VecDeque::new(),
         })
@@ -620,6 +633,13 @@ impl Meeting {
     /// The current epoch's secrets (for installing frame keys), if held.
     pub fn epoch_secrets(&self) -> Option<&EpochSecrets> {
         self.secrets.as_ref().filter(|s| s.epoch == self.epoch)
+    }
+
+    /// The frame encryptor/decryptor of this participant, shared with media threads. The engine
+    /// installs each epoch's keys into it and moves sending to a new epoch at the switch-over
+    /// (`spec/state-machine.md`); media threads call `encrypt`/`decrypt` at any time.
+    pub fn frame_crypto(&self) -> Arc<FrameCrypto> {
+        Arc::clone(&self.frames)
     }
 
     /// The epoch senders should use now.
@@ -832,6 +852,7 @@ impl Meeting {
     fn end(&mut self, reason: RemovalReason) {
         self.phase = Phase::Ended;
         self.secrets = None;
+        self.frames.clear();
         if let Role::Member(m) = &mut self.role {
             m.path = None;
         }
@@ -1161,6 +1182,7 @@ impl Meeting {
     fn send_now(&mut self, epoch: u64) {
         if epoch > self.send_epoch || self.send_epoch == 0 {
             self.send_epoch = epoch;
+            self.frames.activate_send_epoch(epoch);
             self.push_event(Event::SendEpoch { epoch });
         }
         if self.send_switch.is_some_and(|(e, _)| e <= epoch) {
@@ -1197,6 +1219,12 @@ impl Meeting {
             epoch: self.epoch,
             security_code: s.security_code.clone(),
         });
+        // Receivers accept the new epoch at once; sending moves at the switch-over.
+        let _ = self.frames.set_own_sender(self.own_leaf);
+        self.frames.set_sender_bound(self.occupancy.width());
+        let _ = self
+            .frames
+            .install_epoch_deferred(s.epoch, &s.frame_secret, now);
         self.secrets = Some(s);
         self.resync_requested_for = None;
         if self.send_epoch == 0 {

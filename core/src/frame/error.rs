@@ -1,0 +1,165 @@
+//! Errors of frame encryption and decryption.
+
+/// Why a frame was rejected as too old.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TooOldCause {
+    /// The frame's epoch is no longer retained (or its grace period has expired).
+    EpochDropped {
+        /// The frame's `epoch_tag` (epoch number modulo 256).
+        epoch_tag: u8,
+    },
+    /// The frame's counter is below the replay window of its (epoch, sender, stream).
+    BelowWindow {
+        /// The frame's epoch.
+        epoch: u64,
+        /// The highest counter authenticated so far for this (epoch, sender, stream).
+        highest: u64,
+    },
+}
+
+impl core::fmt::Display for TooOldCause {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            TooOldCause::EpochDropped { epoch_tag } => {
+                write!(f, "its epoch (tag {epoch_tag}) is no longer kept")
+            }
+            TooOldCause::BelowWindow { epoch, highest } => write!(
+                f,
+                "it is below the replay window in epoch {epoch} (highest counter {highest})"
+            ),
+        }
+    }
+}
+
+/// A frame could not be encrypted or decrypted.
+///
+/// Every variant names what is known (sender, stream, epoch, counter) and never key material.
+/// Decryption failures other than [`FrameError::BufferTooSmall`] are also counted per sender in
+/// [`FrameCrypto::diagnostics`](super::FrameCrypto::diagnostics).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The frame does not follow `spec/frames.md` (flags, varints, lengths).
+    #[error("malformed frame: {reason}")]
+    Malformed {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The frame's epoch tag is ahead of the current epoch (by 1..=127 modulo 256): the commit
+    /// that installs its epoch has probably not arrived yet. The application may hold the frame
+    /// briefly and retry.
+    #[error("frame is from an epoch not yet installed (tag {tag}, current epoch {current})")]
+    UnknownEpoch {
+        /// The frame's `epoch_tag`.
+        tag: u8,
+        /// The current epoch number of this receiver.
+        current: u64,
+    },
+    /// The frame is from an epoch that is no longer kept, or its counter is below the replay
+    /// window.
+    #[error("frame from sender {sender} stream {stream} counter {counter} is too old: {cause}")]
+    TooOld {
+        /// The frame's sender leaf index.
+        sender: u32,
+        /// The frame's stream id.
+        stream: u32,
+        /// The frame's counter.
+        counter: u64,
+        /// Why it is too old.
+        cause: TooOldCause,
+    },
+    /// A frame with this counter was already accepted.
+    #[error("replayed frame from sender {sender} stream {stream} epoch {epoch} counter {counter}")]
+    Replayed {
+        /// The frame's sender leaf index.
+        sender: u32,
+        /// The frame's stream id.
+        stream: u32,
+        /// The frame's epoch.
+        epoch: u64,
+        /// The repeated counter.
+        counter: u64,
+    },
+    /// The frame's tag does not verify: it was modified (any header, prefix or ciphertext byte),
+    /// re-labelled with another sender or stream, or sealed under another key.
+    #[error("frame from sender {sender} stream {stream} epoch {epoch} does not authenticate")]
+    Tampered {
+        /// The sender leaf index the frame claims.
+        sender: u32,
+        /// The stream id the frame claims.
+        stream: u32,
+        /// The epoch the frame's tag was mapped to.
+        epoch: u64,
+    },
+    /// The sender index is not below the sender bound (`MAX_TREE_LEAVES`, or the bound set with
+    /// [`FrameCrypto::set_sender_bound`](super::FrameCrypto::set_sender_bound)).
+    #[error("unknown sender {sender} (bound {bound})")]
+    UnknownSender {
+        /// The sender leaf index.
+        sender: u32,
+        /// The bound it is not below.
+        bound: u32,
+    },
+    /// The frame carries this receiver's own sender index (a frame echoed back by a relay).
+    #[error("frame carries our own sender index {sender} (stream {stream})")]
+    OwnFrame {
+        /// Our sender leaf index.
+        sender: u32,
+        /// The frame's stream id.
+        stream: u32,
+    },
+    /// The stream's counter reached `MAX_FRAME_COUNTER`: no more frames until the next epoch.
+    #[error("frame counter of stream {stream} exhausted in epoch {epoch}; wait for the next epoch")]
+    CounterExhausted {
+        /// The stream id.
+        stream: u32,
+        /// The current epoch.
+        epoch: u64,
+    },
+    /// A length is over its limit (plaintext over `MAX_FRAME_PLAINTEXT`, prefix over
+    /// `MAX_CLEAR_PREFIX` or over the plaintext length).
+    #[error("{what} is {len} bytes, over the limit of {max}")]
+    TooLarge {
+        /// What is too large.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// No epoch is installed yet.
+    #[error("no frame keys: no epoch installed")]
+    NoKeys,
+    /// Encryption needs the own sender index, which was not set.
+    #[error("own sender index not set")]
+    NoOwnSender,
+    /// The output buffer is too small.
+    #[error("output buffer too small: {needed} bytes needed")]
+    BufferTooSmall {
+        /// The number of bytes the output needs.
+        needed: usize,
+    },
+    /// The sender already uses `MAX_STREAMS_PER_SENDER` other streams in this epoch.
+    #[error("sender {sender} uses too many streams in this epoch (stream {stream} refused)")]
+    StreamLimit {
+        /// The sender leaf index.
+        sender: u32,
+        /// The refused stream id.
+        stream: u32,
+    },
+    /// `install_epoch` was called with an epoch that is not newer than the current one (or the
+    /// same epoch with a different secret).
+    #[error("epoch {epoch} is not newer than the current epoch {current}")]
+    EpochNotNewer {
+        /// The epoch passed in.
+        epoch: u64,
+        /// The current epoch.
+        current: u64,
+    },
+    /// A configuration value is out of range.
+    #[error("invalid frame configuration: {reason}")]
+    InvalidConfig {
+        /// What is wrong.
+        reason: &'static str,
+    },
+}

@@ -1,0 +1,1242 @@
+//! Integration tests of media frame encryption (`spec/frames.md`), run against every AEAD
+//! backend, and the test vectors of `spec/vectors/frames.json`.
+//!
+//! Regenerate the vectors with
+//! `CONCLAVE_REGENERATE_VECTORS=1 cargo test -p conclave-core --test frames vectors` or
+//! `cargo test -p conclave-core --test frames -- --ignored regenerate`.
+
+use core::time::Duration;
+use std::sync::Arc;
+
+use conclave_core::Secret;
+use conclave_core::frame::{
+    AeadBackend, FrameConfig, FrameCrypto, FrameError, FrameHeader, MAX_CLEAR_PREFIX,
+    MAX_FRAME_COUNTER, MAX_FRAME_PLAINTEXT, MAX_STREAMS_PER_SENDER, RustCryptoBackend, TAG_LEN,
+    TooOldCause, max_frame_len,
+};
+use conclave_core::protocol::limits::MAX_TREE_LEAVES;
+use conclave_core::schedule::{SenderKeys, frame_nonce};
+
+const T0: Duration = Duration::ZERO;
+
+fn secret(e: u64) -> Secret<32> {
+    let mut b = [0u8; 32];
+    b[..8].copy_from_slice(&e.to_be_bytes());
+    b[8] = 0xA5;
+    Secret::from_bytes(b)
+}
+
+fn payload(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+fn crypto<B: AeadBackend>(own: u32, config: FrameConfig) -> FrameCrypto<B> {
+    let c = FrameCrypto::<B>::with_backend(config).unwrap();
+    c.set_own_sender(own).unwrap();
+    c
+}
+
+/// Alice (sender 0) and Bob (sender 1), both in epoch `epoch`.
+fn pair_with<B: AeadBackend>(epoch: u64, config: FrameConfig) -> (FrameCrypto<B>, FrameCrypto<B>) {
+    let a = crypto::<B>(0, config.clone());
+    let b = crypto::<B>(1, config);
+    a.install_epoch(epoch, &secret(epoch), T0).unwrap();
+    b.install_epoch(epoch, &secret(epoch), T0).unwrap();
+    (a, b)
+}
+
+fn pair<B: AeadBackend>() -> (FrameCrypto<B>, FrameCrypto<B>) {
+    pair_with(1, FrameConfig::default())
+}
+
+fn window(n: u32) -> FrameConfig {
+    FrameConfig {
+        replay_window: n,
+        ..FrameConfig::default()
+    }
+}
+
+fn is_too_old(r: &Result<impl Sized, FrameError>) -> bool {
+    matches!(r, Err(FrameError::TooOld { .. }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generic test bodies, instantiated per backend below.
+
+fn round_trips<B: AeadBackend>() {
+    let (a, b) = pair::<B>();
+    let mut counter = 0;
+    for len in [
+        0usize,
+        1,
+        15,
+        16,
+        17,
+        100,
+        1200,
+        16 * 1024,
+        MAX_FRAME_PLAINTEXT,
+    ] {
+        for prefix in [0usize, 1, 10, MAX_CLEAR_PREFIX] {
+            if prefix > len {
+                continue;
+            }
+            let pt = payload(len, prefix as u8);
+            let frame = a.encrypt(7, &pt, prefix).unwrap();
+            let h = FrameHeader::parse(&frame).unwrap();
+            assert_eq!(frame.len(), h.header_len + (len - prefix) + TAG_LEN);
+            assert_eq!(&frame[h.header_len - prefix..h.header_len], &pt[..prefix]);
+            assert!(frame.len() <= max_frame_len(len));
+            let d = b.decrypt(&frame, T0).unwrap();
+            assert_eq!((d.sender, d.stream, d.epoch, d.counter), (0, 7, 1, counter));
+            assert_eq!(d.prefix_len, prefix);
+            assert_eq!(d.plaintext, pt);
+            counter += 1;
+        }
+    }
+    // Both directions.
+    let f = b.encrypt(0, b"hello", 0).unwrap();
+    assert_eq!(a.decrypt(&f, T0).unwrap().plaintext, b"hello");
+}
+
+fn audio_overhead_is_23_bytes<B: AeadBackend>() {
+    // Sender and stream below 128, counter below 2^21: at most 23 bytes.
+    let config = FrameConfig {
+        initial_send_counter: (1 << 21) - 1,
+        ..FrameConfig::default()
+    };
+    let a = crypto::<B>(127, config);
+    a.install_epoch(1, &secret(1), T0).unwrap();
+    assert_eq!(a.encrypt(0, &[0u8; 100], 0).unwrap().len() - 100, 23);
+    let (a, _) = pair::<B>();
+    assert_eq!(a.encrypt(0, &[0u8; 100], 0).unwrap().len() - 100, 21);
+    // With up to 16,384 participants: 24 bytes.
+    let a = crypto::<B>(
+        16_383,
+        FrameConfig {
+            initial_send_counter: (1 << 21) - 1,
+            ..FrameConfig::default()
+        },
+    );
+    a.install_epoch(1, &secret(1), T0).unwrap();
+    assert_eq!(a.encrypt(0, &[0u8; 100], 0).unwrap().len() - 100, 24);
+}
+
+fn into_variants_do_not_need_allocation<B: AeadBackend>() {
+    let (a, b) = pair::<B>();
+    let pt = payload(1200, 3);
+    let mut frame = [0u8; 1300];
+    let n = a.encrypt_into(1, &pt, 4, &mut frame).unwrap();
+    let mut out = [0xEEu8; 1200];
+    let info = b.decrypt_into(&frame[..n], &mut out, T0).unwrap();
+    assert_eq!(info.len, 1200);
+    assert_eq!(info.prefix_len, 4);
+    assert_eq!(&out[..], &pt[..]);
+
+    // Buffers too small: exact size needed reported, no counter consumed on encrypt.
+    let mut small = [0u8; 100];
+    let needed = match a.encrypt_into(1, &pt, 4, &mut small) {
+        Err(FrameError::BufferTooSmall { needed }) => needed,
+        other => panic!("{other:?}"),
+    };
+    let mut exact = vec![0u8; needed];
+    assert_eq!(a.encrypt_into(1, &pt, 4, &mut exact).unwrap(), needed);
+    assert_eq!(FrameHeader::parse(&exact).unwrap().header.counter, 1);
+    let mut out = [0u8; 1199];
+    assert_eq!(
+        b.decrypt_into(&exact, &mut out, T0),
+        Err(FrameError::BufferTooSmall { needed: 1200 })
+    );
+    // The failed attempt did not consume the counter in the replay window.
+    let mut out = [0u8; 1200];
+    assert!(b.decrypt_into(&exact, &mut out, T0).is_ok());
+}
+
+fn no_keys_and_no_sender<B: AeadBackend>() {
+    let c = FrameCrypto::<B>::with_backend(FrameConfig::default()).unwrap();
+    assert_eq!(c.encrypt(0, b"x", 0), Err(FrameError::NoOwnSender));
+    c.set_own_sender(2).unwrap();
+    assert_eq!(c.encrypt(0, b"x", 0), Err(FrameError::NoKeys));
+    let (a, _) = pair::<B>();
+    let f = a.encrypt(0, b"x", 0).unwrap();
+    assert_eq!(c.decrypt(&f, T0), Err(FrameError::NoKeys));
+    assert_eq!(
+        c.set_own_sender(MAX_TREE_LEAVES),
+        Err(FrameError::UnknownSender {
+            sender: MAX_TREE_LEAVES,
+            bound: MAX_TREE_LEAVES
+        })
+    );
+    assert!(FrameCrypto::<B>::with_backend(window(63)).is_err());
+    assert!(FrameCrypto::<B>::with_backend(window(65_537)).is_err());
+    assert!(FrameCrypto::<B>::with_backend(window(64)).is_ok());
+    assert!(FrameCrypto::<B>::with_backend(window(65_536)).is_ok());
+}
+
+fn size_limits<B: AeadBackend>() {
+    let (a, b) = pair::<B>();
+    let big = vec![0u8; MAX_FRAME_PLAINTEXT + 1];
+    assert!(matches!(
+        a.encrypt(0, &big, 0),
+        Err(FrameError::TooLarge { .. })
+    ));
+    assert!(matches!(
+        a.encrypt(0, &[0u8; 300], 256),
+        Err(FrameError::TooLarge { .. })
+    ));
+    assert!(matches!(
+        a.encrypt(0, &[0u8; 3], 4),
+        Err(FrameError::TooLarge { .. })
+    ));
+    // A frame whose plaintext would exceed the limit is rejected before decryption.
+    let f = a.encrypt(0, &vec![0u8; MAX_FRAME_PLAINTEXT], 0).unwrap();
+    let mut longer = f.clone();
+    longer.push(0);
+    assert!(matches!(
+        b.decrypt(&longer, T0),
+        Err(FrameError::TooLarge { .. })
+    ));
+    assert!(b.decrypt(&f, T0).is_ok());
+}
+
+fn own_and_unknown_senders<B: AeadBackend>() {
+    let (a, b) = pair::<B>();
+    let f = a.encrypt(3, b"x", 0).unwrap();
+    assert_eq!(
+        a.decrypt(&f, T0),
+        Err(FrameError::OwnFrame {
+            sender: 0,
+            stream: 3
+        })
+    );
+    b.set_sender_bound(0);
+    assert_eq!(
+        b.decrypt(&f, T0),
+        Err(FrameError::UnknownSender {
+            sender: 0,
+            bound: 0
+        })
+    );
+    b.set_sender_bound(1);
+    assert!(b.decrypt(&f, T0).is_ok());
+}
+
+fn malformed_frames<B: AeadBackend>() {
+    let (a, b) = pair::<B>();
+    let f = a.encrypt(0, b"payload", 2).unwrap();
+    for bad in [
+        vec![],
+        vec![0x10],
+        f[..f.len() - 1][..5].to_vec(),
+        {
+            let mut g = f.clone();
+            g[0] = 0x12;
+            g
+        },
+        {
+            let mut g = f.clone();
+            g[0] = 0x20;
+            g
+        },
+        {
+            // Remove the prefix flag: the prefix length is parsed as ciphertext → still a
+            // well-formed frame, but it fails authentication.
+            let mut g = f.clone();
+            g[0] = 0x10;
+            g
+        },
+    ] {
+        let r = b.decrypt(&bad, T0);
+        assert!(r.is_err(), "{bad:?}");
+        assert!(!matches!(r, Err(FrameError::Replayed { .. })));
+    }
+    // Never panics on arbitrary bytes.
+    let mut x: u32 = 1;
+    for len in 0..200usize {
+        let junk: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        let _ = b.decrypt(&junk, T0);
+        if len < f.len() {
+            assert!(b.decrypt(&f[..len], T0).is_err());
+        }
+    }
+}
+
+fn every_modified_byte_fails<B: AeadBackend>() {
+    let (a, b) = pair::<B>();
+    let pt = payload(40, 9);
+    let f = a.encrypt(5, &pt, 6).unwrap();
+    let prefix_start = FrameHeader::parse(&f).unwrap().header_len - 6;
+    for i in 0..f.len() {
+        for bit in [0x01u8, 0x80] {
+            let mut g = f.clone();
+            g[i] ^= bit;
+            let r = b.decrypt(&g, T0);
+            assert!(r.is_err(), "byte {i} bit {bit:#x} accepted");
+            if i >= prefix_start {
+                // Prefix, ciphertext and tag bytes: authenticated.
+                assert!(
+                    matches!(r, Err(FrameError::Tampered { .. })),
+                    "byte {i}: {r:?}"
+                );
+            }
+        }
+    }
+    // Forged frames did not move the replay window.
+    assert_eq!(b.decrypt(&f, T0).unwrap().plaintext, pt);
+}
+
+fn relabelled_frames_fail<B: AeadBackend>() {
+    let (a, b) = pair::<B>();
+    let c = crypto::<B>(2, FrameConfig::default());
+    c.install_epoch(1, &secret(1), T0).unwrap();
+    let f = a.encrypt(5, &payload(64, 1), 0).unwrap();
+    let p = FrameHeader::parse(&f).unwrap();
+    let body = &f[p.header_len..];
+    let relabel = |h: FrameHeader| {
+        let mut out = vec![0u8; 32];
+        let n = h.encode(&mut out).unwrap();
+        out.truncate(n);
+        out.extend_from_slice(body);
+        out
+    };
+    let other_sender = relabel(FrameHeader {
+        sender: 3,
+        ..p.header
+    });
+    let other_stream = relabel(FrameHeader {
+        stream: 6,
+        ..p.header
+    });
+    let other_counter = relabel(FrameHeader {
+        counter: 1,
+        ..p.header
+    });
+    for g in [other_sender, other_stream, other_counter] {
+        assert!(matches!(
+            c.decrypt(&g, T0),
+            Err(FrameError::Tampered { .. })
+        ));
+    }
+    // The forged (sender 3, stream 6) streams were not cached: the genuine frame still passes.
+    assert!(b.decrypt(&f, T0).is_ok());
+    assert!(c.decrypt(&f, T0).is_ok());
+}
+
+fn replay_window_edges<B: AeadBackend>() {
+    let (a, b) = pair_with::<B>(1, window(64));
+    let frames: Vec<Vec<u8>> = (0..300)
+        .map(|i| a.encrypt(0, &payload(10, i as u8), 0).unwrap())
+        .collect();
+    let ctr = |r: Result<conclave_core::frame::Decrypted, FrameError>| r.unwrap().counter;
+    assert_eq!(ctr(b.decrypt(&frames[100], T0)), 100);
+    assert_eq!(
+        b.decrypt(&frames[100], T0),
+        Err(FrameError::Replayed {
+            sender: 0,
+            stream: 0,
+            epoch: 1,
+            counter: 100
+        })
+    );
+    // Oldest counter inside the window (100 - 63), then one below it.
+    assert_eq!(ctr(b.decrypt(&frames[37], T0)), 37);
+    assert!(matches!(
+        b.decrypt(&frames[37], T0),
+        Err(FrameError::Replayed { .. })
+    ));
+    assert_eq!(
+        b.decrypt(&frames[36], T0),
+        Err(FrameError::TooOld {
+            sender: 0,
+            stream: 0,
+            counter: 36,
+            cause: TooOldCause::BelowWindow {
+                epoch: 1,
+                highest: 100
+            }
+        })
+    );
+    // Reordering inside the window, each accepted once.
+    for i in (60..100).rev() {
+        assert_eq!(ctr(b.decrypt(&frames[i], T0)), i as u64);
+    }
+    for f in &frames[60..100] {
+        assert!(matches!(b.decrypt(f, T0), Err(FrameError::Replayed { .. })));
+    }
+    // Window slides by one: 37 falls out.
+    assert_eq!(ctr(b.decrypt(&frames[101], T0)), 101);
+    assert!(is_too_old(&b.decrypt(&frames[37], T0)));
+    assert_eq!(ctr(b.decrypt(&frames[38], T0)), 38);
+    // Far jump: everything before 299 - 63 is too old, the rest fresh.
+    assert_eq!(ctr(b.decrypt(&frames[299], T0)), 299);
+    assert!(is_too_old(&b.decrypt(&frames[235], T0)));
+    assert!(is_too_old(&b.decrypt(&frames[102], T0)));
+    assert_eq!(ctr(b.decrypt(&frames[236], T0)), 236);
+    assert_eq!(ctr(b.decrypt(&frames[298], T0)), 298);
+    // Streams have separate windows.
+    let s1 = a.encrypt(1, b"x", 0).unwrap();
+    assert_eq!(b.decrypt(&s1, T0).unwrap().counter, 0);
+}
+
+fn counter_exhaustion<B: AeadBackend>() {
+    let config = FrameConfig {
+        initial_send_counter: MAX_FRAME_COUNTER - 1,
+        ..FrameConfig::default()
+    };
+    let (a, b) = pair_with::<B>(1, config);
+    let f1 = a.encrypt(0, b"a", 0).unwrap();
+    let f2 = a.encrypt(0, b"b", 0).unwrap();
+    assert_eq!(
+        a.encrypt(0, b"c", 0),
+        Err(FrameError::CounterExhausted {
+            stream: 0,
+            epoch: 1
+        })
+    );
+    assert_eq!(
+        a.encrypt(0, b"c", 0),
+        Err(FrameError::CounterExhausted {
+            stream: 0,
+            epoch: 1
+        })
+    );
+    let mut out = [0u8; 64];
+    assert!(matches!(
+        a.encrypt_into(0, b"c", 0, &mut out),
+        Err(FrameError::CounterExhausted { .. })
+    ));
+    assert_eq!(b.decrypt(&f1, T0).unwrap().counter, MAX_FRAME_COUNTER - 1);
+    assert_eq!(b.decrypt(&f2, T0).unwrap().counter, MAX_FRAME_COUNTER);
+    // Another stream has its own counter; the next epoch resets the counters.
+    assert!(a.encrypt(1, b"d", 0).is_ok());
+    a.install_epoch(2, &secret(2), T0).unwrap();
+    b.install_epoch(2, &secret(2), T0).unwrap();
+    let f3 = a.encrypt(0, b"e", 0).unwrap();
+    let d = b.decrypt(&f3, T0).unwrap();
+    assert_eq!((d.epoch, d.counter), (2, MAX_FRAME_COUNTER - 1));
+    assert!(
+        FrameCrypto::<B>::with_backend(FrameConfig {
+            initial_send_counter: MAX_FRAME_COUNTER + 1,
+            ..FrameConfig::default()
+        })
+        .is_err()
+    );
+}
+
+fn counters_reset_per_epoch<B: AeadBackend>() {
+    let (a, b) = pair::<B>();
+    for i in 0..5 {
+        let f = a.encrypt(0, b"x", 0).unwrap();
+        assert_eq!(b.decrypt(&f, T0).unwrap().counter, i);
+    }
+    a.install_epoch(2, &secret(2), T0).unwrap();
+    b.install_epoch(2, &secret(2), T0).unwrap();
+    let f = a.encrypt(0, b"x", 0).unwrap();
+    assert_eq!(b.decrypt(&f, T0).unwrap().counter, 0);
+    // Re-installing the current epoch with the same secret keeps the counters.
+    a.install_epoch(2, &secret(2), T0).unwrap();
+    let f = a.encrypt(0, b"x", 0).unwrap();
+    assert_eq!(b.decrypt(&f, T0).unwrap().counter, 1);
+    assert_eq!(
+        a.install_epoch(2, &secret(3), T0),
+        Err(FrameError::EpochNotNewer {
+            epoch: 2,
+            current: 2
+        })
+    );
+    assert_eq!(
+        a.install_epoch(1, &secret(1), T0),
+        Err(FrameError::EpochNotNewer {
+            epoch: 1,
+            current: 2
+        })
+    );
+}
+
+fn epoch_grace<B: AeadBackend>() {
+    let (a, b) = pair::<B>();
+    let old1 = a.encrypt(0, b"old1", 0).unwrap();
+    let old2 = a.encrypt(0, b"old2", 0).unwrap();
+    let old3 = a.encrypt(0, b"old3", 0).unwrap();
+    let t = Duration::from_secs(100);
+    b.install_epoch(2, &secret(2), t).unwrap();
+    assert_eq!(b.retained_epochs(t), vec![2, 1]);
+    // Within the grace period the previous epoch decrypts.
+    let d = b.decrypt(&old1, t + Duration::from_millis(9_999)).unwrap();
+    assert_eq!((d.epoch, d.plaintext.as_slice()), (1, &b"old1"[..]));
+    // At the end of the grace period it is dropped.
+    let end = t + conclave_core::frame::DEFAULT_EPOCH_GRACE;
+    assert_eq!(
+        b.decrypt(&old2, end),
+        Err(FrameError::TooOld {
+            sender: 0,
+            stream: 0,
+            counter: 1,
+            cause: TooOldCause::EpochDropped { epoch_tag: 1 }
+        })
+    );
+    assert_eq!(b.retained_epochs(end), vec![2]);
+    assert!(is_too_old(&b.decrypt(&old3, t)));
+    // Current epoch frames are unaffected.
+    a.install_epoch(2, &secret(2), t).unwrap();
+    assert!(b.decrypt(&a.encrypt(0, b"new", 0).unwrap(), end).is_ok());
+
+    // At most two epochs: installing a third drops the first at once.
+    let (a, b) = pair::<B>();
+    let e1 = a.encrypt(0, b"e1", 0).unwrap();
+    a.install_epoch(2, &secret(2), T0).unwrap();
+    let e2 = a.encrypt(0, b"e2", 0).unwrap();
+    b.install_epoch(2, &secret(2), T0).unwrap();
+    b.install_epoch(3, &secret(3), T0).unwrap();
+    assert_eq!(b.retained_epochs(T0), vec![3, 2]);
+    assert!(is_too_old(&b.decrypt(&e1, T0)));
+    assert_eq!(b.decrypt(&e2, T0).unwrap().epoch, 2);
+    // Explicit expiry.
+    b.expire(conclave_core::frame::DEFAULT_EPOCH_GRACE);
+    assert_eq!(b.retained_epochs(T0), vec![3]);
+}
+
+fn unknown_epoch_vs_too_old<B: AeadBackend>() {
+    let receiver = crypto::<B>(1, FrameConfig::default());
+    receiver.install_epoch(10, &secret(10), T0).unwrap();
+    let frame_in = |epoch: u64| {
+        let s = crypto::<B>(0, FrameConfig::default());
+        s.install_epoch(epoch, &secret(epoch), T0).unwrap();
+        s.encrypt(0, b"x", 0).unwrap()
+    };
+    for ahead in [1u64, 2, 100, 127] {
+        let tag = ((10 + ahead) % 256) as u8;
+        assert_eq!(
+            receiver.decrypt(&frame_in(10 + ahead), T0),
+            Err(FrameError::UnknownEpoch { tag, current: 10 }),
+            "ahead {ahead}"
+        );
+    }
+    for epoch in [138u64, 200, 255, 256 + 9, 9, 0] {
+        assert!(
+            matches!(
+                receiver.decrypt(&frame_in(epoch), T0),
+                Err(FrameError::TooOld {
+                    cause: TooOldCause::EpochDropped { .. },
+                    ..
+                })
+            ),
+            "epoch {epoch}"
+        );
+    }
+    // Wrapping: current 250, frame from 260 (tag 4) is 10 ahead.
+    let receiver = crypto::<B>(1, FrameConfig::default());
+    receiver.install_epoch(250, &secret(250), T0).unwrap();
+    assert_eq!(
+        receiver.decrypt(&frame_in(260), T0),
+        Err(FrameError::UnknownEpoch {
+            tag: 4,
+            current: 250
+        })
+    );
+    assert!(is_too_old(&receiver.decrypt(&frame_in(249), T0)));
+    // Same tag, other epoch (current 250, frame from epoch 506): a different key.
+    assert!(matches!(
+        receiver.decrypt(&frame_in(506), T0),
+        Err(FrameError::Tampered { epoch: 250, .. })
+    ));
+}
+
+fn deferred_send_switch<B: AeadBackend>() {
+    let (a, b) = pair::<B>();
+    let t = Duration::from_secs(1);
+    a.install_epoch_deferred(2, &secret(2), t).unwrap();
+    b.install_epoch_deferred(2, &secret(2), t).unwrap();
+    assert_eq!((a.current_epoch(), a.send_epoch()), (Some(2), Some(1)));
+    // Still sending in epoch 1; receiving epoch 2 already works.
+    assert_eq!(
+        b.decrypt(&a.encrypt(0, b"x", 0).unwrap(), t).unwrap().epoch,
+        1
+    );
+    assert!(!b.activate_send_epoch(7));
+    assert!(b.activate_send_epoch(2));
+    assert_eq!(
+        a.decrypt(&b.encrypt(0, b"y", 0).unwrap(), t).unwrap().epoch,
+        2
+    );
+    // The send epoch outlives its grace period for encryption.
+    let late = t + Duration::from_secs(60);
+    a.expire(late);
+    assert_eq!(a.retained_epochs(late), vec![2]);
+    assert_eq!(a.send_epoch(), Some(1));
+    assert!(a.encrypt(0, b"z", 0).is_ok());
+    assert!(!a.activate_send_epoch(1));
+    // A further install moves sending to the oldest retained epoch.
+    a.install_epoch_deferred(3, &secret(3), late).unwrap();
+    assert_eq!(a.send_epoch(), Some(2));
+    // Switching back to an older retained epoch is allowed; a plain install sends at once.
+    assert!(a.activate_send_epoch(3));
+    assert!(a.activate_send_epoch(2));
+    a.install_epoch(4, &secret(4), late).unwrap();
+    assert_eq!(a.send_epoch(), Some(4));
+    // Counters of a send epoch continue across the switch.
+    let c = crypto::<B>(5, FrameConfig::default());
+    c.install_epoch(1, &secret(1), T0).unwrap();
+    let f0 = c.encrypt(0, b"0", 0).unwrap();
+    c.install_epoch_deferred(2, &secret(2), T0).unwrap();
+    let f1 = c.encrypt(0, b"1", 0).unwrap();
+    assert_eq!(FrameHeader::parse(&f0).unwrap().header.counter, 0);
+    assert_eq!(FrameHeader::parse(&f1).unwrap().header.counter, 1);
+    assert_eq!(FrameHeader::parse(&f1).unwrap().header.epoch_tag, 1);
+}
+
+fn tag_collision_drops_previous<B: AeadBackend>() {
+    let (a, b) = pair_with::<B>(5, FrameConfig::default());
+    let old = a.encrypt(0, b"x", 0).unwrap();
+    b.install_epoch(261, &secret(261), T0).unwrap();
+    assert_eq!(b.retained_epochs(T0), vec![261]);
+    assert!(matches!(
+        b.decrypt(&old, T0),
+        Err(FrameError::Tampered { .. })
+    ));
+}
+
+fn stream_limit<B: AeadBackend>() {
+    let (a, b) = pair::<B>();
+    let n = MAX_STREAMS_PER_SENDER as u32;
+    // Forged frames of many streams do not use up the receiver's slots.
+    for s in 100..100 + 2 * n {
+        let mut f = a.encrypt(0, b"x", 0).unwrap();
+        let p = FrameHeader::parse(&f).unwrap();
+        let mut head = vec![0u8; 32];
+        let len = FrameHeader {
+            stream: s,
+            ..p.header
+        }
+        .encode(&mut head)
+        .unwrap();
+        head.truncate(len);
+        head.extend_from_slice(&f.split_off(p.header_len));
+        assert!(matches!(
+            b.decrypt(&head, T0),
+            Err(FrameError::Tampered { .. })
+        ));
+    }
+    for s in 0..n {
+        let f = a.encrypt(s, b"x", 0).unwrap();
+        assert!(b.decrypt(&f, T0).is_ok());
+    }
+    assert_eq!(
+        a.encrypt(n, b"x", 0),
+        Err(FrameError::StreamLimit {
+            sender: 0,
+            stream: n
+        })
+    );
+    let other = crypto::<B>(0, FrameConfig::default());
+    other.install_epoch(1, &secret(1), T0).unwrap();
+    let f = other.encrypt(n, b"x", 0).unwrap();
+    assert_eq!(
+        b.decrypt(&f, T0),
+        Err(FrameError::StreamLimit {
+            sender: 0,
+            stream: n
+        })
+    );
+    // The next epoch starts with empty tables.
+    a.install_epoch(2, &secret(2), T0).unwrap();
+    assert!(a.encrypt(n, b"x", 0).is_ok());
+}
+
+fn diagnostics_count_per_sender<B: AeadBackend>() {
+    let (a, b) = pair::<B>();
+    let c = crypto::<B>(2, FrameConfig::default());
+    c.install_epoch(1, &secret(1), T0).unwrap();
+    let f = a.encrypt(0, b"x", 0).unwrap();
+    b.decrypt(&f, T0).unwrap();
+    let _ = b.decrypt(&f, T0); // replayed
+    let mut g = a.encrypt(0, b"x", 0).unwrap();
+    *g.last_mut().unwrap() ^= 1;
+    let _ = b.decrypt(&g, T0); // tampered
+    let from_c = c.encrypt(0, b"y", 0).unwrap();
+    b.decrypt(&from_c, T0).unwrap();
+    let own = b.encrypt(0, b"z", 0).unwrap();
+    let _ = b.decrypt(&own, T0); // own frame
+    let _ = b.decrypt(&[0x55; 40], T0); // unattributed
+    let _ = b.decrypt(&[0x10, 1, 0, 0x80, 0x00, 0, 0], T0); // malformed, sender 0
+    let far = crypto::<B>(0, FrameConfig::default());
+    far.install_epoch(3, &secret(3), T0).unwrap();
+    let _ = b.decrypt(&far.encrypt(0, b"w", 0).unwrap(), T0); // unknown epoch
+    let mut out = [0u8; 0];
+    let _ = b.decrypt_into(&f, &mut out, T0); // buffer: not counted
+
+    let stats = b.diagnostics();
+    assert_eq!(stats.len(), 3, "{stats:?}");
+    let s0 = stats[0];
+    assert_eq!(s0.sender, 0);
+    assert_eq!(s0.decrypted, 1);
+    assert_eq!(s0.rejected.replayed, 1);
+    assert_eq!(s0.rejected.tampered, 1);
+    assert_eq!(s0.rejected.malformed, 1);
+    assert_eq!(s0.rejected.unknown_epoch, 1);
+    assert_eq!(s0.rejected.total(), 4);
+    assert_eq!((stats[1].sender, stats[1].rejected.own_frame), (1, 1));
+    assert_eq!((stats[2].sender, stats[2].decrypted), (2, 1));
+    assert_eq!(b.unattributed_rejections().malformed, 1);
+}
+
+fn debug_output_has_no_secrets<B: AeadBackend>() {
+    let c = crypto::<B>(0, FrameConfig::default());
+    let s = Secret::from_bytes([0xAB; 32]);
+    c.install_epoch(1, &s, T0).unwrap();
+    let f = c.encrypt(0, b"secret plaintext", 0).unwrap();
+    let printed = format!("{c:?}");
+    assert!(!printed.to_lowercase().contains("ab, ab"), "{printed}");
+    assert!(!printed.contains("171"), "{printed}");
+    let keys = SenderKeys::derive(&s, 0, 0);
+    let key_hex = hex::encode(keys.key.expose());
+    assert!(!printed.contains(&key_hex));
+    let d = crypto::<B>(1, FrameConfig::default());
+    d.install_epoch(1, &s, T0).unwrap();
+    let got = d.decrypt(&f, T0).unwrap();
+    assert!(!format!("{got:?}").contains("secret"));
+    for e in [
+        FrameError::Tampered {
+            sender: 1,
+            stream: 2,
+            epoch: 3,
+        },
+        FrameError::NoKeys,
+    ] {
+        assert!(!e.to_string().contains(&key_hex));
+    }
+}
+
+fn concurrent_use<B: AeadBackend>() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::mpsc;
+
+    let alice = Arc::new(crypto::<B>(0, FrameConfig::default()));
+    let bob = Arc::new(crypto::<B>(1, FrameConfig::default()));
+    alice.install_epoch(1, &secret(1), T0).unwrap();
+    bob.install_epoch(1, &secret(1), T0).unwrap();
+    let clock_ms = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+
+    let installer = {
+        let (alice, bob, clock_ms, done) =
+            (alice.clone(), bob.clone(), clock_ms.clone(), done.clone());
+        std::thread::spawn(move || {
+            for e in 2..=40u64 {
+                let now = Duration::from_millis(e * 100);
+                clock_ms.store(e * 100, Ordering::SeqCst);
+                if e % 2 == 0 {
+                    alice.install_epoch(e, &secret(e), now).unwrap();
+                    bob.install_epoch(e, &secret(e), now).unwrap();
+                } else {
+                    bob.install_epoch(e, &secret(e), now).unwrap();
+                    alice.install_epoch(e, &secret(e), now).unwrap();
+                }
+                std::thread::yield_now();
+            }
+            done.store(true, Ordering::SeqCst);
+        })
+    };
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let rx = Arc::new(std::sync::Mutex::new(rx));
+    let mut encoders = Vec::new();
+    for stream in 0..3u32 {
+        let (alice, tx) = (alice.clone(), tx.clone());
+        encoders.push(std::thread::spawn(move || {
+            for i in 0..400u32 {
+                let pt = payload(50 + (i as usize % 200), stream as u8);
+                tx.send(alice.encrypt(stream, &pt, (i % 3) as usize).unwrap())
+                    .unwrap();
+            }
+        }));
+    }
+    drop(tx);
+    let mut decoders = Vec::new();
+    for _ in 0..2 {
+        let (bob, rx, clock_ms) = (bob.clone(), rx.clone(), clock_ms.clone());
+        decoders.push(std::thread::spawn(move || {
+            let mut ok = 0u64;
+            loop {
+                let frame = match rx.lock().unwrap().recv() {
+                    Ok(f) => f,
+                    Err(_) => break,
+                };
+                let now = Duration::from_millis(clock_ms.load(Ordering::SeqCst));
+                match bob.decrypt(&frame, now) {
+                    Ok(d) => {
+                        assert_eq!(d.plaintext, payload(d.plaintext.len(), d.stream as u8));
+                        ok += 1;
+                    }
+                    Err(FrameError::UnknownEpoch { .. }) => {}
+                    Err(FrameError::TooOld {
+                        cause: TooOldCause::EpochDropped { .. },
+                        ..
+                    }) => {}
+                    Err(e) => panic!("unexpected {e:?}"),
+                }
+                // Bob also sends while keys change.
+                let _ = bob.encrypt(9, b"bob", 0).unwrap();
+            }
+            ok
+        }));
+    }
+    for e in encoders {
+        e.join().unwrap();
+    }
+    let ok: u64 = decoders.into_iter().map(|d| d.join().unwrap()).sum();
+    installer.join().unwrap();
+    assert!(done.load(Ordering::SeqCst));
+    let stats = bob.diagnostics();
+    let s0 = stats.iter().find(|s| s.sender == 0).unwrap();
+    assert_eq!(s0.decrypted, ok);
+    assert_eq!(s0.decrypted + s0.rejected.total(), 1200);
+    // After the churn, both sides agree again.
+    let f = alice.encrypt(0, b"final", 0).unwrap();
+    assert_eq!(bob.decrypt(&f, Duration::from_secs(5)).unwrap().epoch, 40);
+}
+
+macro_rules! backend_tests {
+    ($module:ident, $backend:ty) => {
+        mod $module {
+            #[test]
+            fn round_trips() {
+                super::round_trips::<$backend>();
+            }
+            #[test]
+            fn audio_overhead_is_23_bytes() {
+                super::audio_overhead_is_23_bytes::<$backend>();
+            }
+            #[test]
+            fn into_variants_do_not_need_allocation() {
+                super::into_variants_do_not_need_allocation::<$backend>();
+            }
+            #[test]
+            fn no_keys_and_no_sender() {
+                super::no_keys_and_no_sender::<$backend>();
+            }
+            #[test]
+            fn size_limits() {
+                super::size_limits::<$backend>();
+            }
+            #[test]
+            fn own_and_unknown_senders() {
+                super::own_and_unknown_senders::<$backend>();
+            }
+            #[test]
+            fn malformed_frames() {
+                super::malformed_frames::<$backend>();
+            }
+            #[test]
+            fn every_modified_byte_fails() {
+                super::every_modified_byte_fails::<$backend>();
+            }
+            #[test]
+            fn relabelled_frames_fail() {
+                super::relabelled_frames_fail::<$backend>();
+            }
+            #[test]
+            fn replay_window_edges() {
+                super::replay_window_edges::<$backend>();
+            }
+            #[test]
+            fn counter_exhaustion() {
+                super::counter_exhaustion::<$backend>();
+            }
+            #[test]
+            fn counters_reset_per_epoch() {
+                super::counters_reset_per_epoch::<$backend>();
+            }
+            #[test]
+            fn epoch_grace() {
+                super::epoch_grace::<$backend>();
+            }
+            #[test]
+            fn unknown_epoch_vs_too_old() {
+                super::unknown_epoch_vs_too_old::<$backend>();
+            }
+            #[test]
+            fn deferred_send_switch() {
+                super::deferred_send_switch::<$backend>();
+            }
+            #[test]
+            fn tag_collision_drops_previous() {
+                super::tag_collision_drops_previous::<$backend>();
+            }
+            #[test]
+            fn stream_limit() {
+                super::stream_limit::<$backend>();
+            }
+            #[test]
+            fn diagnostics_count_per_sender() {
+                super::diagnostics_count_per_sender::<$backend>();
+            }
+            #[test]
+            fn debug_output_has_no_secrets() {
+                super::debug_output_has_no_secrets::<$backend>();
+            }
+            #[test]
+            fn concurrent_use() {
+                super::concurrent_use::<$backend>();
+            }
+            #[test]
+            fn vectors_decrypt() {
+                super::vectors_decrypt::<$backend>();
+            }
+
+            proptest::proptest! {
+                #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+                #[test]
+                fn reordered_frames_decrypt_once(
+                    (n, order) in super::reorder_strategy()
+                ) {
+                    super::reordered_frames_decrypt_once::<$backend>(n, &order);
+                }
+            }
+        }
+    };
+}
+
+backend_tests!(rustcrypto, conclave_core::frame::RustCryptoBackend);
+#[cfg(feature = "ring")]
+backend_tests!(ring, conclave_core::frame::RingBackend);
+
+#[test]
+fn frame_crypto_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<FrameCrypto<RustCryptoBackend>>();
+    assert_send_sync::<FrameCrypto>();
+}
+
+#[cfg(feature = "ring")]
+#[test]
+fn backends_interoperate() {
+    use conclave_core::frame::RingBackend;
+    let a = crypto::<RingBackend>(0, FrameConfig::default());
+    let b = crypto::<RustCryptoBackend>(1, FrameConfig::default());
+    a.install_epoch(1, &secret(1), T0).unwrap();
+    b.install_epoch(1, &secret(1), T0).unwrap();
+    for len in [0usize, 1, 100, 1200, 16 * 1024] {
+        let pt = payload(len, 1);
+        let f = a.encrypt(0, &pt, len.min(3)).unwrap();
+        assert_eq!(b.decrypt(&f, T0).unwrap().plaintext, pt);
+        let g = b.encrypt(0, &pt, 0).unwrap();
+        assert_eq!(a.decrypt(&g, T0).unwrap().plaintext, pt);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reordering property.
+
+fn reorder_strategy() -> impl proptest::strategy::Strategy<Value = (usize, Vec<usize>)> {
+    use proptest::prelude::*;
+    (1usize..150).prop_flat_map(|n| {
+        (
+            Just(n),
+            proptest::collection::vec(0..n, 0..40).prop_flat_map(move |dups| {
+                let mut all: Vec<usize> = (0..n).collect();
+                all.extend(dups);
+                Just(all).prop_shuffle()
+            }),
+        )
+    })
+}
+
+/// Delivers frames `0..n` in `order` (a permutation with duplicates): the first copy of each
+/// decrypts, later copies are `Replayed`.
+fn reordered_frames_decrypt_once<B: AeadBackend>(n: usize, order: &[usize]) {
+    let (a, b) = pair_with::<B>(1, window(n.max(64) as u32));
+    let frames: Vec<Vec<u8>> = (0..n)
+        .map(|i| a.encrypt(2, &payload(i % 50, i as u8), 0).unwrap())
+        .collect();
+    let mut seen = vec![false; n];
+    for &i in order {
+        let r = b.decrypt(&frames[i], T0);
+        if seen[i] {
+            assert!(
+                matches!(r, Err(FrameError::Replayed { counter, .. }) if counter == i as u64),
+                "{r:?}"
+            );
+        } else {
+            let d = r.unwrap();
+            assert_eq!(d.counter, i as u64);
+            assert_eq!(d.plaintext, payload(i % 50, i as u8));
+            seen[i] = true;
+        }
+    }
+    assert!(seen.iter().all(|s| *s));
+    let s = b.diagnostics();
+    assert_eq!(s[0].decrypted, n as u64);
+    assert_eq!(s[0].rejected.replayed, (order.len() - n) as u64);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test vectors: spec/vectors/frames.json.
+
+const VECTORS_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/vectors/frames.json");
+
+struct Case {
+    description: &'static str,
+    epoch: u64,
+    sender: u32,
+    stream: u32,
+    counter: u64,
+    plaintext_len: usize,
+    prefix_len: usize,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        description: "empty plaintext, first frame of epoch 0",
+        epoch: 0,
+        sender: 0,
+        stream: 0,
+        counter: 0,
+        plaintext_len: 0,
+        prefix_len: 0,
+    },
+    Case {
+        description: "audio frame, 100 bytes, no prefix",
+        epoch: 1,
+        sender: 3,
+        stream: 0,
+        counter: 0,
+        plaintext_len: 100,
+        prefix_len: 0,
+    },
+    Case {
+        description: "audio frame, 100 bytes, 1-byte clear prefix",
+        epoch: 1,
+        sender: 3,
+        stream: 0,
+        counter: 1,
+        plaintext_len: 100,
+        prefix_len: 1,
+    },
+    Case {
+        description: "prefix only: empty ciphertext",
+        epoch: 1,
+        sender: 3,
+        stream: 1,
+        counter: 5,
+        plaintext_len: 10,
+        prefix_len: 10,
+    },
+    Case {
+        description: "video packet, 1200 bytes, 10-byte prefix, one-byte varints at their maximum",
+        epoch: 42,
+        sender: 127,
+        stream: 1,
+        counter: 127,
+        plaintext_len: 1200,
+        prefix_len: 10,
+    },
+    Case {
+        description: "two-byte varints, epoch tag 255",
+        epoch: 255,
+        sender: 128,
+        stream: 128,
+        counter: 128,
+        plaintext_len: 64,
+        prefix_len: 0,
+    },
+    Case {
+        description: "epoch 256 has tag 0; largest sender, stream, counter and prefix",
+        epoch: 256,
+        sender: 16_383,
+        stream: u32::MAX,
+        counter: MAX_FRAME_COUNTER,
+        plaintext_len: 300,
+        prefix_len: 255,
+    },
+    Case {
+        description: "counter 2^21 - 1 (three-byte varint)",
+        epoch: 1000,
+        sender: 9,
+        stream: 2,
+        counter: (1 << 21) - 1,
+        plaintext_len: 33,
+        prefix_len: 0,
+    },
+    Case {
+        description: "counter 2^21 (four-byte varint)",
+        epoch: 1000,
+        sender: 9,
+        stream: 2,
+        counter: 1 << 21,
+        plaintext_len: 33,
+        prefix_len: 3,
+    },
+];
+
+fn vector_frame_secret() -> Secret<32> {
+    Secret::from_bytes(core::array::from_fn(|i| i as u8))
+}
+
+fn vector_plaintext(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + 3) as u8).collect()
+}
+
+/// LEB128, written independently of the library's codec.
+fn leb128(mut v: u64, out: &mut Vec<u8>) {
+    loop {
+        let b = (v & 0x7F) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+fn generate_vectors() -> serde_json::Value {
+    use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit};
+    let fs = vector_frame_secret();
+    let mut cases = Vec::new();
+    for c in CASES {
+        let pt = vector_plaintext(c.plaintext_len);
+        let keys = SenderKeys::derive(&fs, c.sender, c.stream);
+        let nonce = frame_nonce(keys.salt.expose(), c.counter);
+        assert_eq!(nonce, keys.nonce(c.counter));
+
+        let mut header = vec![if c.prefix_len > 0 { 0x11 } else { 0x10 }, c.epoch as u8];
+        leb128(u64::from(c.sender), &mut header);
+        leb128(u64::from(c.stream), &mut header);
+        leb128(c.counter, &mut header);
+        if c.prefix_len > 0 {
+            leb128(c.prefix_len as u64, &mut header);
+            header.extend_from_slice(&pt[..c.prefix_len]);
+        }
+
+        // Through the library, with the starting counter set to the case's counter.
+        let sender = FrameCrypto::<RustCryptoBackend>::with_backend(FrameConfig {
+            initial_send_counter: c.counter,
+            ..FrameConfig::default()
+        })
+        .unwrap();
+        sender.set_own_sender(c.sender).unwrap();
+        sender.install_epoch(c.epoch, &fs, T0).unwrap();
+        let frame = sender.encrypt(c.stream, &pt, c.prefix_len).unwrap();
+
+        // Independently, with the raw AEAD.
+        let aead = ChaCha20Poly1305::new(keys.key.expose().into());
+        let mut body = pt[c.prefix_len..].to_vec();
+        let tag = aead
+            .encrypt_inout_detached((&nonce).into(), &header, body.as_mut_slice().into())
+            .unwrap();
+        let mut expected = header.clone();
+        expected.extend_from_slice(&body);
+        expected.extend_from_slice(&tag);
+        assert_eq!(
+            hex::encode(&frame),
+            hex::encode(&expected),
+            "{}",
+            c.description
+        );
+
+        cases.push(serde_json::json!({
+            "description": c.description,
+            "epoch": c.epoch,
+            "epoch_tag": c.epoch % 256,
+            "sender": c.sender,
+            "stream": c.stream,
+            "counter": c.counter,
+            "prefix_len": c.prefix_len,
+            "plaintext": hex::encode(&pt),
+            "frame_key": hex::encode(keys.key.expose()),
+            "frame_salt": hex::encode(keys.salt.expose()),
+            "nonce": hex::encode(nonce),
+            "header": hex::encode(&header),
+            "aad": hex::encode(&header),
+            "ciphertext": hex::encode(&body),
+            "tag": hex::encode(tag),
+            "frame": hex::encode(&frame),
+        }));
+    }
+    serde_json::json!({
+        "description": "Media frames (spec/frames.md). frame_key and frame_salt derive from \
+            frame_secret per spec/key-schedule.md section 8; nonce = frame_salt XOR \
+            (u32(0) || u64(counter)); aad = header (prefix included); \
+            frame = header || ciphertext || tag. Plaintext byte i is (7 i + 3) mod 256.",
+        "frame_secret": hex::encode(fs.expose()),
+        "cases": cases,
+    })
+}
+
+fn render_vectors() -> String {
+    let mut s = serde_json::to_string_pretty(&generate_vectors()).unwrap();
+    s.push('\n');
+    s
+}
+
+fn write_vectors() {
+    std::fs::write(VECTORS_PATH, render_vectors()).unwrap();
+}
+
+/// Writes `spec/vectors/frames.json`.
+#[test]
+#[ignore]
+fn regenerate_vectors() {
+    write_vectors();
+}
+
+/// The committed vectors are exactly what the generator produces.
+#[test]
+fn vectors_match_generator() {
+    if std::env::var_os("CONCLAVE_REGENERATE_VECTORS").is_some_and(|v| v == "1") {
+        write_vectors();
+    }
+    let committed = std::fs::read_to_string(VECTORS_PATH)
+        .expect("spec/vectors/frames.json missing: regenerate it (see this file's header)");
+    assert!(
+        committed == render_vectors(),
+        "spec/vectors/frames.json differs from the generator's output"
+    );
+}
+
+/// Every committed frame decrypts to its plaintext with the committed frame secret.
+fn vectors_decrypt<B: AeadBackend>() {
+    let committed = std::fs::read_to_string(VECTORS_PATH).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&committed).unwrap();
+    let fs_bytes: [u8; 32] = hex::decode(v["frame_secret"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let fs = Secret::from_bytes(fs_bytes);
+    let cases = v["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), CASES.len());
+    for c in cases {
+        let receiver = FrameCrypto::<B>::with_backend(FrameConfig::default()).unwrap();
+        receiver
+            .install_epoch(c["epoch"].as_u64().unwrap(), &fs, T0)
+            .unwrap();
+        let frame = hex::decode(c["frame"].as_str().unwrap()).unwrap();
+        let d = receiver.decrypt(&frame, T0).unwrap();
+        assert_eq!(d.sender as u64, c["sender"].as_u64().unwrap());
+        assert_eq!(d.stream as u64, c["stream"].as_u64().unwrap());
+        assert_eq!(d.counter, c["counter"].as_u64().unwrap());
+        assert_eq!(d.prefix_len as u64, c["prefix_len"].as_u64().unwrap());
+        assert_eq!(hex::encode(&d.plaintext), c["plaintext"].as_str().unwrap());
+        let header = hex::decode(c["header"].as_str().unwrap()).unwrap();
+        assert_eq!(FrameHeader::parse(&frame).unwrap().header_len, header.len());
+        assert_eq!(&frame[..header.len()], &header[..]);
+        let keys = SenderKeys::derive(
+            &fs,
+            c["sender"].as_u64().unwrap() as u32,
+            c["stream"].as_u64().unwrap() as u32,
+        );
+        assert_eq!(
+            hex::encode(keys.key.expose()),
+            c["frame_key"].as_str().unwrap()
+        );
+    }
+}
