@@ -1,26 +1,36 @@
 //! HPKE (RFC 9180) base mode for sealing path secrets to participants (`spec/suites.md`).
 //!
-//! Suite 1 uses DHKEM(P-256, HKDF-SHA256), HKDF-SHA256 and ChaCha20-Poly1305.
+//! Suite 1 uses DHKEM(P-256, HKDF-SHA256); suite 2 the X-Wing hybrid KEM (X25519 + ML-KEM-768,
+//! draft-connolly-cfrg-xwing-kem, HPKE KEM id 0x647a). Both use HKDF-SHA256 and
+//! ChaCha20-Poly1305.
 
 use hpke::aead::ChaCha20Poly1305;
 use hpke::kdf::HkdfSha256;
-use hpke::kem::DhP256HkdfSha256;
+use hpke::kem::{DhP256HkdfSha256, XWing};
 use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
 use zeroize::Zeroizing;
 
 use crate::{CipherSuite, CryptoError};
 
-type Kem = DhP256HkdfSha256;
-
 /// Length of a suite-1 HPKE public key and encapsulated key.
 pub const P256_KEM_KEY_LEN: usize = 65;
+/// Length of an X-Wing public key (suite 2).
+pub const XWING_PUBLIC_KEY_LEN: usize = 1216;
+/// Length of an X-Wing encapsulated key (suite 2).
+pub const XWING_ENC_LEN: usize = 1120;
+
+#[derive(Clone)]
+enum Private {
+    P256(<DhP256HkdfSha256 as hpke::Kem>::PrivateKey),
+    XWing(<XWing as hpke::Kem>::PrivateKey),
+}
 
 /// An HPKE key pair of one suite, generated per meeting. The private key is zeroized on drop
-/// (the `hpke` crate zeroizes its scalars).
+/// (the `hpke` crate zeroizes its secrets).
 #[derive(Clone)]
 pub struct HpkeKeyPair {
     suite: CipherSuite,
-    private: <Kem as hpke::Kem>::PrivateKey,
+    private: Private,
     public: Vec<u8>,
 }
 
@@ -40,14 +50,22 @@ impl HpkeKeyPair {
         Self::derive(suite, ikm.as_ref())
     }
 
-    /// `DeriveKeyPair(ikm)` (used by test vectors).
+    /// `DeriveKeyPair(ikm)` of the suite's KEM (used by test vectors).
     pub fn derive(suite: CipherSuite, ikm: &[u8]) -> Self {
         match suite {
             CipherSuite::P256Sha256ChaCha20Poly1305 => {
-                let (private, public) = Kem::derive_keypair(ikm);
+                let (private, public) = DhP256HkdfSha256::derive_keypair(ikm);
                 Self {
                     suite,
-                    private,
+                    private: Private::P256(private),
+                    public: public.to_bytes().to_vec(),
+                }
+            }
+            CipherSuite::XWingSha256ChaCha20Poly1305 => {
+                let (private, public) = XWing::derive_keypair(ikm);
+                Self {
+                    suite,
+                    private: Private::XWing(private),
                     public: public.to_bytes().to_vec(),
                 }
             }
@@ -72,23 +90,44 @@ impl HpkeKeyPair {
         aad: &[u8],
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| {
-            CryptoError::InvalidPublicKey {
-                what: "HPKE encapsulated",
-                reason: "not a valid P-256 point",
-            }
-        })?;
-        let pt = hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, Kem>(
-            &OpModeR::Base,
-            &self.private,
-            &enc,
-            info,
-            ciphertext,
-            aad,
-        )
-        .map_err(|_| CryptoError::DecryptFailed {
+        let bad_enc = CryptoError::InvalidPublicKey {
+            what: "HPKE encapsulated",
+            reason: "not a valid encapsulation for the suite",
+        };
+        let failed = |_| CryptoError::DecryptFailed {
             what: "HPKE ciphertext",
-        })?;
+        };
+        let pt = match &self.private {
+            Private::P256(sk) => {
+                let enc = <DhP256HkdfSha256 as hpke::Kem>::EncappedKey::from_bytes(enc)
+                    .map_err(|_| bad_enc)?;
+                hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, DhP256HkdfSha256>(
+                    &OpModeR::Base,
+                    sk,
+                    &enc,
+                    info,
+                    ciphertext,
+                    aad,
+                )
+                .map_err(failed)?
+            }
+            Private::XWing(sk) => {
+                if enc.len() != XWING_ENC_LEN {
+                    return Err(bad_enc);
+                }
+                let enc =
+                    <XWing as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| bad_enc)?;
+                hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, XWing>(
+                    &OpModeR::Base,
+                    sk,
+                    &enc,
+                    info,
+                    ciphertext,
+                    aad,
+                )
+                .map_err(failed)?
+            }
+        };
         Ok(Zeroizing::new(pt))
     }
 }
@@ -103,11 +142,25 @@ pub fn check_public_key(suite: CipherSuite, public_key: &[u8]) -> Result<(), Cry
                     reason: "not a 65-byte uncompressed P-256 point",
                 });
             }
-            <Kem as hpke::Kem>::PublicKey::from_bytes(public_key)
+            <DhP256HkdfSha256 as hpke::Kem>::PublicKey::from_bytes(public_key)
                 .map(|_| ())
                 .map_err(|_| CryptoError::InvalidPublicKey {
                     what: "HPKE",
                     reason: "not a point on P-256",
+                })
+        }
+        CipherSuite::XWingSha256ChaCha20Poly1305 => {
+            if public_key.len() != XWING_PUBLIC_KEY_LEN {
+                return Err(CryptoError::InvalidPublicKey {
+                    what: "HPKE",
+                    reason: "not a 1216-byte X-Wing public key",
+                });
+            }
+            <XWing as hpke::Kem>::PublicKey::from_bytes(public_key)
+                .map(|_| ())
+                .map_err(|_| CryptoError::InvalidPublicKey {
+                    what: "HPKE",
+                    reason: "not a valid X-Wing public key",
                 })
         }
     }
@@ -122,17 +175,28 @@ pub fn seal<R: rand_core::CryptoRng + ?Sized>(
     plaintext: &[u8],
     rng: &mut R,
 ) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
+    check_public_key(suite, public_key)?;
+    let invalid = |_| CryptoError::InvalidPublicKey {
+        what: "HPKE",
+        reason: "not a valid public key for the suite",
+    };
+    let sealed = |_| CryptoError::SealFailed("HPKE seal");
+    let mut rng = RngRef(rng);
     match suite {
         CipherSuite::P256Sha256ChaCha20Poly1305 => {
-            check_public_key(suite, public_key)?;
-            let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(public_key).map_err(|_| {
-                CryptoError::InvalidPublicKey {
-                    what: "HPKE",
-                    reason: "not a point on P-256",
-                }
-            })?;
-            let mut rng = RngRef(rng);
-            let (enc, ct) = hpke::single_shot_seal_with_rng::<ChaCha20Poly1305, HkdfSha256, Kem>(
+            let pk = <DhP256HkdfSha256 as hpke::Kem>::PublicKey::from_bytes(public_key)
+                .map_err(invalid)?;
+            let (enc, ct) = hpke::single_shot_seal_with_rng::<
+                ChaCha20Poly1305,
+                HkdfSha256,
+                DhP256HkdfSha256,
+            >(&OpModeS::Base, &pk, info, plaintext, aad, &mut rng)
+            .map_err(sealed)?;
+            Ok((enc.to_bytes().to_vec(), ct))
+        }
+        CipherSuite::XWingSha256ChaCha20Poly1305 => {
+            let pk = <XWing as hpke::Kem>::PublicKey::from_bytes(public_key).map_err(invalid)?;
+            let (enc, ct) = hpke::single_shot_seal_with_rng::<ChaCha20Poly1305, HkdfSha256, XWing>(
                 &OpModeS::Base,
                 &pk,
                 info,
@@ -140,7 +204,7 @@ pub fn seal<R: rand_core::CryptoRng + ?Sized>(
                 aad,
                 &mut rng,
             )
-            .map_err(|_| CryptoError::SealFailed("HPKE seal"))?;
+            .map_err(sealed)?;
             Ok((enc.to_bytes().to_vec(), ct))
         }
     }
@@ -187,6 +251,25 @@ mod tests {
         let other = HpkeKeyPair::generate(SUITE, &mut rng);
         assert!(other.open(&enc, b"info", b"aad", &ct).is_err());
         assert!(kp.open(&enc[..10], b"info", b"aad", &ct).is_err());
+    }
+
+    #[test]
+    fn xwing_round_trip_and_binding() {
+        let suite = CipherSuite::XWingSha256ChaCha20Poly1305;
+        let mut rng = ChaCha20Rng::seed_from_u64(11);
+        let kp = HpkeKeyPair::generate(suite, &mut rng);
+        assert_eq!(kp.public_key().len(), XWING_PUBLIC_KEY_LEN);
+        let (enc, ct) = seal(suite, kp.public_key(), b"info", b"aad", b"secret", &mut rng).unwrap();
+        assert_eq!(enc.len(), XWING_ENC_LEN);
+        assert_eq!(&kp.open(&enc, b"info", b"aad", &ct).unwrap()[..], b"secret");
+        assert!(kp.open(&enc, b"info", b"aad2", &ct).is_err());
+        let mut bad = enc.clone();
+        bad[0] ^= 1;
+        assert!(kp.open(&bad, b"info", b"aad", &ct).is_err());
+        assert!(kp.open(&enc[..100], b"info", b"aad", &ct).is_err());
+        // A suite-1 key is not a suite-2 key.
+        let p256 = HpkeKeyPair::generate(SUITE, &mut rng);
+        assert!(check_public_key(suite, p256.public_key()).is_err());
     }
 
     #[test]

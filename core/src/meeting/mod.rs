@@ -90,6 +90,12 @@ pub struct MeetingConfig {
     pub switch_delay: Duration,
     /// Frame encryption settings (replay window, epoch grace).
     pub frames: FrameConfig,
+    /// Cipher suites this participant supports and announces (`spec/suites.md`); the meeting
+    /// uses the strongest suite every member supports.
+    pub suites: Vec<CipherSuite>,
+    /// Refuse any epoch whose key distribution is not post-quantum (suite 2): the participant
+    /// leaves (or does not join) rather than accept classical-only key distribution.
+    pub require_post_quantum: bool,
 }
 
 impl Default for MeetingConfig {
@@ -103,6 +109,8 @@ impl Default for MeetingConfig {
             commit_delay: Duration::ZERO,
             switch_delay: SWITCH_DELAY,
             frames: FrameConfig::default(),
+            suites: CipherSuite::ALL.to_vec(),
+            require_post_quantum: false,
         }
     }
 }
@@ -206,6 +214,19 @@ pub enum Event {
         /// The epoch to send with.
         epoch: u64,
     },
+    /// The meeting's cipher suite changed (a member without post-quantum support joined or the
+    /// last one left). Every app should show whether key distribution is post-quantum.
+    SuiteChanged {
+        /// The suite id.
+        suite: u32,
+        /// Whether its key distribution is post-quantum.
+        post_quantum: bool,
+    },
+    /// We require post-quantum key distribution and the meeting uses `suite`: we leave.
+    SuiteRefused {
+        /// The suite id offered.
+        suite: u32,
+    },
     /// This participant was removed, or left.
     Ended {
         /// Why.
@@ -224,6 +245,8 @@ pub enum RemovalReason {
     TimedOut,
     /// It was the leader and failed.
     LeaderFailed,
+    /// It requires post-quantum key distribution and the meeting moved to a classical suite.
+    SuiteRefused,
 }
 
 impl RemovalReason {
@@ -242,6 +265,7 @@ impl RemovalReason {
             Self::Removed => RemoveReason::Removed,
             Self::TimedOut => RemoveReason::TimedOut,
             Self::LeaderFailed => RemoveReason::LeaderFailed,
+            Self::SuiteRefused => RemoveReason::Left,
         }
     }
 }
@@ -322,7 +346,7 @@ pub struct Meeting {
     meeting_id: Vec<u8>,
     participant_id: String,
     identity: IdentityKey,
-    hpke: HpkeKeyPair,
+    hpke: BTreeMap<u32, HpkeKeyPair>,
     own_announcement: Vec<u8>,
     phase: Phase,
     own_leaf: u32,
@@ -347,10 +371,7 @@ pub struct Meeting {
     resync_sent_at: Option<Duration>,
     join_sent_at: Duration,
     keyless_since: Option<Duration>,
-    /// A better branch's leader we decided to follow (leaf in its view, identity).
-    follow: Option<(u32, PublicIdentity)>,
     group_info_cache: Option<(u64, Vec<u8>)>,
-    foreign_scan_at: Option<Duration>,
     sending: bool,
     frames: Arc<FrameCrypto>,
     outbox: VecDeque<Transmit>,
@@ -379,6 +400,21 @@ fn check_config(config: &MeetingConfig) -> Result<(), MeetingError> {
                 "max_participants {} must be 1..={MAX_PARTICIPANTS}",
                 config.max_participants
             ),
+        });
+    }
+    let mut ids: Vec<u32> = config.suites.iter().map(|s| s.id()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() || ids.len() != config.suites.len() {
+        return Err(MeetingError::Invalid {
+            message: "config",
+            reason: "suites must list at least one suite, each once".into(),
+        });
+    }
+    if config.require_post_quantum && !config.suites.iter().any(|s| s.is_post_quantum()) {
+        return Err(MeetingError::Invalid {
+            message: "config",
+            reason: "require_post_quantum needs a post-quantum suite in suites".into(),
         });
     }
     if config.heartbeat_interval.is_zero() || config.missed_heartbeats_limit == 0 {
@@ -411,7 +447,17 @@ impl Meeting {
                 reason: e.to_string(),
             }
         })?);
-        let hpke = HpkeKeyPair::generate(SUITE, rng);
+        let mut suites = config.suites.clone();
+        suites.sort_by_key(|s| s.id());
+        let hpke: BTreeMap<u32, HpkeKeyPair> = suites
+            .iter()
+            .map(|s| (s.id(), HpkeKeyPair::generate(*s, rng)))
+            .collect();
+        let own_suite = suites
+            .iter()
+            .copied()
+            .max_by_key(|s| s.strength())
+            .unwrap_or(SUITE);
         let mut nonce = [0u8; LIVENESS_NONCE_LEN];
         rng.fill_bytes(&mut nonce);
         let ann = pb::Announcement {
@@ -419,10 +465,13 @@ impl Meeting {
             meeting_id: meeting_id.to_vec(),
             participant_id: participant_id.to_string(),
             identity_key: identity.public().as_bytes().to_vec(),
-            hpke_keys: vec![pb::SuiteKey {
-                suite: SUITE.id(),
-                public_key: hpke.public_key().to_vec(),
-            }],
+            hpke_keys: hpke
+                .iter()
+                .map(|(id, kp)| pb::SuiteKey {
+                    suite: *id,
+                    public_key: kp.public_key().to_vec(),
+                })
+                .collect(),
             liveness_nonce: nonce.to_vec(),
         };
         let signed = wire::sign(&identity, labels::ANNOUNCEMENT, encode(&ann));
@@ -442,7 +491,7 @@ impl Meeting {
             leader_leaf: 0,
             epoch: 0,
             transcript_hash: transcript_init(meeting_id),
-            suite: SUITE,
+            suite: own_suite,
             locked: false,
             secrets: None,
             role,
@@ -457,9 +506,7 @@ impl Meeting {
             resync_sent_at: None,
             join_sent_at: now,
             keyless_since: None,
-            follow: None,
             group_info_cache: None,
-            foreign_scan_at: None,
             sending: true,
             frames,
             outbox: VecDeque::new(),
@@ -508,7 +555,7 @@ impl Meeting {
         let ann = parse_announcement(&m.own_announcement, meeting_id)?;
         let commit = pb::Commit {
             version: PROTOCOL_VERSION,
-            suite: SUITE.id(),
+            suite: m.suite.id(),
             meeting_id: meeting_id.to_vec(),
             epoch: 1,
             prev_transcript_hash: m.transcript_hash.to_vec(),
@@ -665,6 +712,11 @@ impl Meeting {
     /// Whether this participant has left or was removed.
     pub fn is_ended(&self) -> bool {
         matches!(self.phase, Phase::Ended)
+    }
+
+    /// The meeting's current cipher suite.
+    pub fn suite(&self) -> CipherSuite {
+        self.suite
     }
 
     /// Whether the meeting is locked.
@@ -847,6 +899,28 @@ impl Meeting {
         self.push_transmit(Destination::Leader, wire::envelope(Body::Leave(signed)));
         self.end(RemovalReason::Left);
         Ok(())
+    }
+
+    /// We require post-quantum key distribution and the meeting moved to `suite`: report it,
+    /// send a signed Leave and end.
+    fn refuse_suite(&mut self, suite: CipherSuite, _now: Duration) -> Result<(), MeetingError> {
+        self.push_event(Event::SuiteRefused { suite: suite.id() });
+        let leave = pb::Leave {
+            version: PROTOCOL_VERSION,
+            meeting_id: self.meeting_id.clone(),
+            epoch: self.epoch,
+            leaf: self.own_leaf,
+        };
+        let signed = wire::sign(&self.identity, labels::LEAVE, encode(&leave));
+        self.push_transmit(Destination::Leader, wire::envelope(Body::Leave(signed)));
+        self.end(RemovalReason::SuiteRefused);
+        Err(MeetingError::Refused {
+            participant: self.participant_id.clone(),
+            reason: format!(
+                "the meeting moved to suite {}, but post-quantum key distribution is required",
+                suite.id()
+            ),
+        })
     }
 
     fn end(&mut self, reason: RemovalReason) {
@@ -1373,13 +1447,24 @@ impl Meeting {
                 }
             }
         }
-        if ann.hpke_key(self.suite).is_none() {
-            return Err(refuse(format!(
-                "no HPKE key for the meeting's suite {}",
-                self.suite.id()
-            )));
+        let members = self
+            .roster
+            .members
+            .iter()
+            .filter(|(l, _)| !removed.contains(l))
+            .map(|(_, m)| &m.announcement);
+        match negotiate_suite(members.chain(std::iter::once(ann))) {
+            None => Err(refuse(
+                "shares no cipher suite with the meeting's members".into(),
+            )),
+            Some(s) if self.config.require_post_quantum && !s.is_post_quantum() => {
+                Err(refuse(format!(
+                    "supports no post-quantum suite, which this meeting requires (suite {})",
+                    s.id()
+                )))
+            }
+            Some(_) => Ok(()),
         }
-        Ok(())
     }
 
     fn on_leave(&mut self, signed: SignedMessage, now: Duration) -> Result<(), MeetingError> {
@@ -1622,9 +1707,18 @@ impl Meeting {
             .collect();
         let new_leader = handover_to.unwrap_or(self.own_leaf);
         let locked = lock.unwrap_or(self.locked);
+        let suite = negotiate_suite(
+            self.roster
+                .members
+                .iter()
+                .filter(|(l, _)| !removed_leaves.contains(l))
+                .map(|(_, m)| &m.announcement)
+                .chain(admitted.iter()),
+        )
+        .unwrap_or(self.suite);
         let commit = pb::Commit {
             version: PROTOCOL_VERSION,
-            suite: self.suite.id(),
+            suite: suite.id(),
             meeting_id: self.meeting_id.clone(),
             epoch,
             prev_transcript_hash: self.transcript_hash.to_vec(),
@@ -1672,6 +1766,13 @@ impl Meeting {
         };
         let th = transcript_next(&self.transcript_hash, &content);
         self.apply_roster(&commit, &plan, &admitted, epoch, th)?;
+        if suite != self.suite {
+            self.suite = suite;
+            self.push_event(Event::SuiteChanged {
+                suite: suite.id(),
+                post_quantum: suite.is_post_quantum(),
+            });
+        }
         if let Role::Leader(l) = &mut self.role {
             l.hb_seq = 0;
             l.prev_hb_hash = [0u8; 32];
@@ -1953,63 +2054,19 @@ impl Meeting {
         Ok(())
     }
 
-    /// COM-3: a leader applies only its own commits. The one exception is a valid failover
-    /// commit that deposes it (signed by its deterministic successor, chaining to its
-    /// transcript): the leader accepts that it was declared failed and ends, so the meeting
-    /// converges on the successor instead of splitting in two.
+    /// COM-3: a leader applies only its own commits; it rejects every other commit, including
+    /// a failover commit that deposes it (a leader that runs is not failed; the failover leader
+    /// returns by the fork rule when it hears this leader's heartbeats).
     fn leader_on_commit(
         &mut self,
-        bundle: &pb::CommitBundle,
+        _bundle: &pb::CommitBundle,
         commit: &pb::Commit,
     ) -> Result<(), MeetingError> {
-        let not_ours = MeetingError::Unexpected {
+        let _ = commit;
+        Err(MeetingError::Unexpected {
             message: "commit",
             reason: "the leader applies only its own commits",
-        };
-        if commit.reason != CommitReason::Failover as i32
-            || commit.epoch != self.epoch.saturating_add(1)
-            || !commit
-                .removes
-                .iter()
-                .any(|r| r.leaf == self.own_leaf && r.reason == RemoveReason::LeaderFailed as i32)
-        {
-            return Err(not_ours);
-        }
-        let succ = self.roster.successor(&[self.own_leaf]);
-        if succ != Some(commit.leader_leaf) {
-            return Err(MeetingError::NotLeader {
-                message: "failover commit",
-                epoch: commit.epoch,
-                signer: commit.leader_leaf,
-                leader: succ.unwrap_or(u32::MAX),
-            });
-        }
-        let signer = self
-            .roster
-            .get(commit.leader_leaf)
-            .ok_or(not_ours)?
-            .announcement
-            .identity
-            .clone();
-        let signed = bundle.commit.as_ref().ok_or(MeetingError::Invalid {
-            message: "commit bundle",
-            reason: "no commit".into(),
-        })?;
-        wire::verify(&signer, labels::COMMIT, signed, "failover commit", || {
-            format!("leaf {}", commit.leader_leaf)
-        })?;
-        let prev = wire::hash32(
-            "commit",
-            "prev_transcript_hash",
-            &commit.prev_transcript_hash,
-        )?;
-        if prev != self.transcript_hash {
-            return Err(MeetingError::TranscriptMismatch {
-                epoch: commit.epoch,
-            });
-        }
-        self.end(RemovalReason::LeaderFailed);
-        Ok(())
+        })
     }
 
     fn buffer_commit(&mut self, epoch: u64, bundle: pb::CommitBundle) -> Result<(), MeetingError> {
@@ -2163,12 +2220,6 @@ impl Meeting {
         if !bool::from(prev.ct_eq(&self.transcript_hash)) {
             return Err(MeetingError::TranscriptMismatch { epoch });
         }
-        if CipherSuite::from_id(commit.suite).ok() != Some(self.suite) {
-            return Err(MeetingError::BadRoster {
-                epoch,
-                reason: format!("suite {} is not the meeting's suite", commit.suite),
-            });
-        }
         // 3. Roster change.
         let bad = |reason: String| MeetingError::BadRoster { epoch, reason };
         if CommitReason::try_from(commit.reason).is_err()
@@ -2240,14 +2291,27 @@ impl Meeting {
             {
                 return Err(bad(format!("{} is added twice", ann.participant_id)));
             }
-            if ann.hpke_key(self.suite).is_none() {
-                return Err(bad(format!(
-                    "{} has no key for the suite",
-                    ann.participant_id
-                )));
-            }
             admitted.push(ann);
         }
+        // Suite negotiation (`spec/suites.md`): the strongest suite every member after this
+        // commit supports. A weaker one is a downgrade and is rejected.
+        let negotiated = negotiate_suite(
+            self.roster
+                .members
+                .iter()
+                .filter(|(l, _)| !removed.contains(l))
+                .map(|(_, m)| &m.announcement)
+                .chain(admitted.iter()),
+        );
+        let commit_suite = CipherSuite::from_id(commit.suite).ok();
+        if commit_suite.is_none() || commit_suite != negotiated {
+            return Err(bad(format!(
+                "suite {} is not the strongest suite all members support ({}): a downgrade",
+                commit.suite,
+                negotiated.map(|s| s.id()).unwrap_or(0)
+            )));
+        }
+        let commit_suite = negotiated.unwrap_or(self.suite);
         if self.roster.members.len() - removed.len() + admitted.len() > MAX_PARTICIPANTS {
             return Err(MeetingError::Full(MAX_PARTICIPANTS));
         }
@@ -2346,6 +2410,16 @@ impl Meeting {
         };
         let old_leader = self.leader_leaf;
         self.apply_roster(&commit, &plan, &admitted, epoch, th)?;
+        if commit_suite != self.suite {
+            self.suite = commit_suite;
+            self.push_event(Event::SuiteChanged {
+                suite: commit_suite.id(),
+                post_quantum: commit_suite.is_post_quantum(),
+            });
+        }
+        if self.config.require_post_quantum && !commit_suite.is_post_quantum() && !we_are_removed {
+            return self.refuse_suite(commit_suite, now);
+        }
         if we_are_removed {
             let reason = commit
                 .removes
@@ -2421,9 +2495,6 @@ impl Meeting {
     ) -> Result<(), MeetingError> {
         for r in &commit.removes {
             if let Some(m) = self.roster.members.remove(&r.leaf) {
-                self.roster
-                    .former
-                    .insert(r.leaf, m.announcement.identity.clone());
                 self.push_event(Event::ParticipantRemoved {
                     participant_id: m.announcement.participant_id,
                     reason: RemovalReason::from_wire(r.reason),
@@ -2489,10 +2560,23 @@ impl Meeting {
         wire::check_version("welcome", w.version)?;
         wire::check_meeting("welcome", &w.meeting_id, &self.meeting_id)?;
         let th = wire::hash32("welcome", "transcript_hash", &w.transcript_hash)?;
-        if CipherSuite::from_id(w.suite).ok() != Some(self.suite) {
+        let w_suite = match CipherSuite::from_id(w.suite) {
+            Ok(s) if self.hpke.contains_key(&s.id()) => s,
+            _ => {
+                return Err(MeetingError::Invalid {
+                    message: "welcome",
+                    reason: format!("suite {} is not one we announced", w.suite),
+                });
+            }
+        };
+        if !matches!(self.phase, Phase::Joining) && w_suite != self.suite {
             return Err(MeetingError::Invalid {
                 message: "welcome",
-                reason: format!("suite {} is not ours", w.suite),
+                reason: format!(
+                    "suite {} is not the meeting's suite {}",
+                    w.suite,
+                    self.suite.id()
+                ),
             });
         }
         if matches!(self.role, Role::Leader(_)) {
@@ -2628,12 +2712,6 @@ impl Meeting {
                     reason: format!("{} appears twice in the roster", ann.participant_id),
                 });
             }
-            if ann.hpke_key(self.suite).is_none() {
-                return Err(MeetingError::Invalid {
-                    message: "group info",
-                    reason: format!("{} has no key for the suite", ann.participant_id),
-                });
-            }
             roster
                 .pins
                 .insert(ann.participant_id.clone(), ann.identity.clone());
@@ -2646,22 +2724,43 @@ impl Meeting {
                 },
             );
         }
+        let negotiated = negotiate_suite(roster.members.values().map(|m| &m.announcement));
+        if negotiated != Some(w_suite) {
+            return Err(MeetingError::Invalid {
+                message: "group info",
+                reason: format!(
+                    "suite {} is not the strongest suite all members support: a downgrade",
+                    w.suite
+                ),
+            });
+        }
+        if self.config.require_post_quantum && !w_suite.is_post_quantum() {
+            // Verified below only if we would accept; refusing needs no trust in the sender.
+            self.push_event(Event::SuiteRefused {
+                suite: w_suite.id(),
+            });
+            self.end(RemovalReason::SuiteRefused);
+            return Err(MeetingError::Refused {
+                participant: self.participant_id.clone(),
+                reason: format!(
+                    "the meeting uses suite {}, but post-quantum key distribution is required",
+                    w_suite.id()
+                ),
+            });
+        }
         let leader = roster.get(gi.leader_leaf).ok_or(MeetingError::Invalid {
             message: "group info",
             reason: format!("leader leaf {} is not in the roster", gi.leader_leaf),
         })?;
         if !joining {
             // A resync may only come from our leader or its deterministic successor.
-            let followed = self.follow.as_ref().is_some_and(|(leaf, id)| {
-                *leaf == gi.leader_leaf && *id == leader.announcement.identity
-            });
             let ok_signer = gi.leader_leaf == self.leader_leaf
                 || self.roster.successor(&[self.leader_leaf]) == Some(gi.leader_leaf);
             let same_key = self
                 .roster
                 .get(gi.leader_leaf)
                 .is_some_and(|m| m.announcement.identity == leader.announcement.identity);
-            if !followed && (!ok_signer || !same_key) {
+            if !ok_signer || !same_key {
                 return Err(MeetingError::NotLeader {
                     message: "resync group info",
                     epoch: gi.epoch,
@@ -2669,7 +2768,7 @@ impl Meeting {
                     leader: self.leader_leaf,
                 });
             }
-            if gi.leader_leaf != self.leader_leaf && !followed {
+            if gi.leader_leaf != self.leader_leaf {
                 // WEL-6: following a successor needs the same quiet period as a failover.
                 if let Role::Member(m) = &self.role {
                     let needed = self.config.heartbeat_interval
@@ -2762,8 +2861,14 @@ impl Meeting {
             });
         }
         self.leader_leaf = gi.leader_leaf;
-        self.follow = None;
         self.locked = gi.locked;
+        if w_suite != self.suite || joining {
+            self.suite = w_suite;
+            self.push_event(Event::SuiteChanged {
+                suite: w_suite.id(),
+                post_quantum: w_suite.is_post_quantum(),
+            });
+        }
         self.epoch = gi.epoch;
         self.transcript_hash = th;
         if let Role::Member(m) = &mut self.role {
@@ -2794,8 +2899,11 @@ impl Meeting {
     ) -> Result<MemberPath, MeetingError> {
         let epoch = w.epoch;
         let info = welcome_info(&self.meeting_id, epoch, w.leaf);
-        let pt = self
-            .hpke
+        let kp = self.hpke.get(&w.suite).ok_or(MeetingError::Invalid {
+            message: "welcome",
+            reason: format!("suite {} is not one we announced", w.suite),
+        })?;
+        let pt = kp
             .open(&w.enc, &info, th, &w.ciphertext)
             .map_err(|source| MeetingError::Crypto { epoch, source })?;
         let ps: pb::PathSecrets =
@@ -2831,97 +2939,6 @@ impl Meeting {
     }
 
     // ----- member: heartbeats -----
-
-    /// SPLIT-1: a heartbeat from a leader other than ours. If its signer is a participant we
-    /// know (present or removed) and its branch is ahead of ours (a higher epoch; at equal
-    /// epochs, a better rank), we follow it: drop our keys (and leadership) and resync from it.
-    /// Replayed heartbeats carry older epochs and are ignored, so a relay cannot pull members
-    /// back to a stale branch; a forged one fails its signature.
-    fn consider_other_leader<R: CryptoRng + ?Sized>(
-        &mut self,
-        signed: &SignedMessage,
-        hb: &pb::Heartbeat,
-        now: Duration,
-        rng: &mut R,
-    ) -> Result<(), MeetingError> {
-        let not_leader = MeetingError::NotLeader {
-            message: "heartbeat",
-            epoch: hb.epoch,
-            signer: hb.leader_leaf,
-            leader: self.leader_leaf,
-        };
-        // The signer is whoever holds (or last held) that leaf in our view and whose key
-        // verifies: leaves can be reused after removals, so try both. Failing that (the other
-        // branch placed it elsewhere), try every identity we know, at most once per heartbeat
-        // interval so forged heartbeats cannot make us verify without bound.
-        let present = self.roster.get(hb.leader_leaf).map(|m| {
-            (
-                m.announcement.identity.clone(),
-                Some((m.admitted_epoch, hb.leader_leaf)),
-            )
-        });
-        let former = self
-            .roster
-            .former
-            .get(&hb.leader_leaf)
-            .map(|id| (id.clone(), None));
-        let verifies = |id: &PublicIdentity| {
-            id.verify(labels::HEARTBEAT, &signed.content, &signed.signature)
-                .is_ok()
-        };
-        let mut found = present
-            .into_iter()
-            .chain(former)
-            .find(|(id, _)| verifies(id));
-        if found.is_none()
-            && hb.epoch > self.epoch
-            && self
-                .foreign_scan_at
-                .is_none_or(|t| now >= t + self.config.heartbeat_interval)
-        {
-            self.foreign_scan_at = Some(now);
-            found = self
-                .roster
-                .members
-                .values()
-                .map(|m| &m.announcement.identity)
-                .chain(self.roster.former.values())
-                .find(|id| verifies(id))
-                .map(|id| (id.clone(), None));
-        }
-        let Some((identity, rank)) = found else {
-            return Err(not_leader);
-        };
-        let ours = self
-            .roster
-            .get(self.leader_leaf)
-            .map(|m| (m.admitted_epoch, self.leader_leaf));
-        let ahead = hb.epoch > self.epoch
-            || (hb.epoch == self.epoch && rank.is_some() && ours.is_some() && rank < ours);
-        if !ahead {
-            return Err(not_leader);
-        }
-        self.follow = Some((hb.leader_leaf, identity));
-        self.secrets = None;
-        self.role = Role::Member(Box::new(MemberState {
-            path: None,
-            last_heartbeat: now,
-            hb_seq: 0,
-            prev_hb_hash: [0u8; 32],
-            missed_reported: 0,
-            suspected: BTreeSet::new(),
-        }));
-        self.resync_requested_for = None;
-        self.request_resync_at(
-            now,
-            rng,
-            format!(
-                "leader at leaf {} leads a branch at epoch {} ahead of ours ({}); following it",
-                hb.leader_leaf, hb.epoch, self.epoch
-            ),
-        );
-        Ok(())
-    }
 
     /// A failover leader that hears a fresh heartbeat from the leader it deposed returns to the
     /// state it forked from and asks that leader for a resync: the fork dies.
@@ -3027,12 +3044,23 @@ impl Meeting {
                 if has_fork && from_deposed {
                     return self.check_deposed_leader_alive(signed, &hb, now, true, rng);
                 }
-                return self.consider_other_leader(signed, &hb, now, rng);
+                // HB-2: a leader ignores other heartbeats.
+                return Err(MeetingError::NotLeader {
+                    message: "heartbeat",
+                    epoch: hb.epoch,
+                    signer: hb.leader_leaf,
+                    leader: self.own_leaf,
+                });
             }
             return Ok(());
         }
         if hb.leader_leaf != self.leader_leaf {
-            return self.consider_other_leader(signed, &hb, now, rng);
+            return Err(MeetingError::NotLeader {
+                message: "heartbeat",
+                epoch: hb.epoch,
+                signer: hb.leader_leaf,
+                leader: self.leader_leaf,
+            });
         }
         let leader = self
             .roster
@@ -3220,6 +3248,17 @@ impl Meeting {
             }
         }
     }
+}
+
+/// The strongest suite (`CipherSuite::strength`) for which every announcement carries a key.
+fn negotiate_suite<'a>(
+    announcements: impl Iterator<Item = &'a ValidAnnouncement>,
+) -> Option<CipherSuite> {
+    let mut common: Vec<CipherSuite> = CipherSuite::ALL.to_vec();
+    for a in announcements {
+        common.retain(|s| a.hpke_key(*s).is_some());
+    }
+    common.into_iter().max_by_key(|s| s.strength())
 }
 
 /// `UpdateLeaf(u)` of `spec/key-schedule.md` section 10.

@@ -18,9 +18,6 @@ pub(crate) struct Member {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Roster {
     pub members: BTreeMap<u32, Member>,
-    /// Identities of removed members by their last leaf (bounded by the tree width): a
-    /// heartbeat from a competing branch led by one of them can still be verified.
-    pub former: BTreeMap<u32, PublicIdentity>,
     pub pins: BTreeMap<String, PublicIdentity>,
 }
 
