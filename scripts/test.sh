@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every check of the project: formatting, lints, docs, unit/integration/property tests,
+# test vectors and (when present) bindings, fuzz smoke runs and the multi-process demo.
+# Idempotent: installs what it needs once and reuses it on later runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (default features and --features ring)"
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p conclave-core --all-targets --features ring -- -D warnings
+
+step "cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+
+step "cargo test (workspace)"
+cargo test --workspace
+
+step "cargo test (frame backend: ring)"
+cargo test -p conclave-core --features ring --test frames --test vectors
+
+for extra in scripts/test-*.sh; do
+    [ -e "$extra" ] || continue
+    step "$extra"
+    bash "$extra"
+done
+
+step "all checks passed"
