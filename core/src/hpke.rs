@@ -22,7 +22,7 @@ pub const XWING_ENC_LEN: usize = 1120;
 #[derive(Clone)]
 enum Private {
     P256(<DhP256HkdfSha256 as hpke::Kem>::PrivateKey),
-    XWing(<XWing as hpke::Kem>::PrivateKey),
+    XWing(Box<<XWing as hpke::Kem>::PrivateKey>),
 }
 
 /// An HPKE key pair of one suite, generated per meeting. The private key is zeroized on drop
@@ -65,7 +65,7 @@ impl HpkeKeyPair {
                 let (private, public) = XWing::derive_keypair(ikm);
                 Self {
                     suite,
-                    private: Private::XWing(private),
+                    private: Private::XWing(Box::new(private)),
                     public: public.to_bytes().to_vec(),
                 }
             }

@@ -161,6 +161,13 @@ impl PublicIdentity {
     }
 }
 
+/// Whether the signature's `s` is above n/2 (a malleated twin of a low-S signature).
+fn elliptic_curve_is_high(sig: &Signature) -> subtle::Choice {
+    use p256::elliptic_curve::scalar::IsHigh;
+    let s: p256::Scalar = *sig.s();
+    s.is_high()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,11 +228,4 @@ mod tests {
         assert!(PublicIdentity::from_bytes(&compressed_tag).is_err());
         assert!(!format!("{k:?}").contains(&hex::encode(k.secret_bytes().as_ref())));
     }
-}
-
-/// Whether the signature's `s` is above n/2 (a malleated twin of a low-S signature).
-fn elliptic_curve_is_high(sig: &Signature) -> subtle::Choice {
-    use p256::elliptic_curve::scalar::IsHigh;
-    let s: p256::Scalar = *sig.s();
-    s.is_high()
 }

@@ -34,6 +34,9 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// A member's view: epoch, security code, transcript hash.
+type View = (u64, Option<String>, [u8; 32]);
+
 /// What every participant ever held: (epoch) -> (epoch secret bytes, transcript hash).
 type Held = BTreeMap<String, BTreeMap<u64, ([u8; 32], [u8; 32])>>;
 
@@ -120,14 +123,12 @@ fn run(seed: u64, ops: Vec<Op>, faults: Faults, tamper_ppm: u32) -> Result<(), T
             .collect();
         let leader = s.leader().map(str::to_string);
         match op {
-            Op::Join => {
-                if s.participants.len() < 8 {
-                    let id = format!("p{next}");
-                    next += 1;
-                    let k = IdentityKey::generate(&mut s.rng);
-                    keys.insert(id.clone(), k.secret_bytes());
-                    let _ = s.join_with(&id, k);
-                }
+            Op::Join if s.participants.len() < 8 => {
+                let id = format!("p{next}");
+                next += 1;
+                let k = IdentityKey::generate(&mut s.rng);
+                keys.insert(id.clone(), k.secret_bytes());
+                let _ = s.join_with(&id, k);
             }
             Op::Leave(i) | Op::Remove(i) if !members.is_empty() => {
                 let id = members[i % members.len()].clone();
@@ -203,7 +204,7 @@ fn run(seed: u64, ops: Vec<Op>, faults: Faults, tamper_ppm: u32) -> Result<(), T
     // meeting into branches (a failover while the leader lives, in a partition); the codes of
     // different branches differ, which is how people detect it, and SPLIT-1 merges branches
     // whose leaders know each other.
-    let mut branches: BTreeMap<String, Vec<(u64, Option<String>, [u8; 32])>> = BTreeMap::new();
+    let mut branches: BTreeMap<String, Vec<View>> = BTreeMap::new();
     for id in s.active() {
         let m = &s.participants[id];
         let leader = m
@@ -258,32 +259,32 @@ fn run(seed: u64, ops: Vec<Op>, faults: Faults, tamper_ppm: u32) -> Result<(), T
     }
     // Invariant 3: a member that left or was removed at epoch e never holds a later epoch.
     for (id, e_gone) in &gone {
-        if let Some(epochs) = held.get(id) {
-            if let Some(max) = epochs.keys().next_back() {
-                prop_assert!(
-                    max <= e_gone,
-                    "{} left at {} but held epoch {}",
-                    id,
-                    e_gone,
-                    max
-                );
-            }
+        if let Some(epochs) = held.get(id)
+            && let Some(max) = epochs.keys().next_back()
+        {
+            prop_assert!(
+                max <= e_gone,
+                "{} left at {} but held epoch {}",
+                id,
+                e_gone,
+                max
+            );
         }
         prop_assert!(s.participants[id].epoch_secrets().is_none());
     }
     // Invariant 4: a joiner never holds an epoch before the one that admitted it.
     if let Some(leader) = s.leader() {
         for p in s.participants[leader].participants() {
-            if let Some(epochs) = held.get(&p.participant_id) {
-                if let Some(min) = epochs.keys().next() {
-                    prop_assert!(
-                        *min >= p.admitted_epoch,
-                        "{} admitted at {} held epoch {}",
-                        p.participant_id,
-                        p.admitted_epoch,
-                        min
-                    );
-                }
+            if let Some(epochs) = held.get(&p.participant_id)
+                && let Some(min) = epochs.keys().next()
+            {
+                prop_assert!(
+                    *min >= p.admitted_epoch,
+                    "{} admitted at {} held epoch {}",
+                    p.participant_id,
+                    p.admitted_epoch,
+                    min
+                );
             }
         }
         // Active members and the leader's roster are the same set (one branch).

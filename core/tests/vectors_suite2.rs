@@ -38,7 +38,9 @@ impl rand_core::TryRng for FixedRng {
 impl rand_core::TryCryptoRng for FixedRng {}
 
 fn bytes(seed: u8, len: usize) -> Vec<u8> {
-    (0..len).map(|i| seed.wrapping_mul(31).wrapping_add(i as u8)).collect()
+    (0..len)
+        .map(|i| seed.wrapping_mul(31).wrapping_add(i as u8))
+        .collect()
 }
 
 fn generate() -> Value {
@@ -91,13 +93,18 @@ fn suite2_vectors_match_and_open() {
         std::fs::write(PATH, &generated).unwrap();
     }
     let committed = std::fs::read_to_string(PATH).expect("spec/vectors/suite2.json");
-    assert_eq!(committed, generated, "suite2.json differs from the generator's output");
+    assert_eq!(
+        committed, generated,
+        "suite2.json differs from the generator's output"
+    );
     let v: Value = serde_json::from_str(&committed).unwrap();
     for c in v["cases"].as_array().unwrap() {
         let x = |k: &str| hex::decode(c[k].as_str().unwrap()).unwrap();
         let kp = HpkeKeyPair::derive(SUITE, &x("ikm_r"));
         assert_eq!(kp.public_key(), x("public_key").as_slice());
-        let pt = kp.open(&x("enc"), &x("info"), &x("aad"), &x("ciphertext")).unwrap();
+        let pt = kp
+            .open(&x("enc"), &x("info"), &x("aad"), &x("ciphertext"))
+            .unwrap();
         assert_eq!(&pt[..], x("plaintext").as_slice());
         let mut ct = x("ciphertext");
         ct[0] ^= 1;
