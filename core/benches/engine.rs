@@ -888,6 +888,9 @@ fn benches(c: &mut Criterion) {
         .collect();
     engine_cross_check();
     leave_bytes(&fixtures);
+    if std::env::var("CONCLAVE_BENCH_BYTES_ONLY").is_ok() {
+        return;
+    }
     interleaved_ratios(&fixtures);
     bench_join(c);
     bench_leave_and_rotation(c, &fixtures);

@@ -293,7 +293,8 @@ pub struct Plan {
     pub refresh: Vec<u32>,
     /// Nodes with fresh keys given only to joiners (not live).
     pub fresh_blank: BTreeSet<u32>,
-    /// `(node, child)` pairs of the commit's node updates, sorted ascending.
+    /// `(node, child)` pairs of the commit's node updates in Merkle order: wrapped under a
+    /// refreshed child first, then under an unchanged child, each by `(level, node, child)`.
     pub wraps: Vec<(u32, u32)>,
 }
 
@@ -392,7 +393,12 @@ pub fn plan(
             }
         }
     }
-    wraps.sort_unstable();
+    // Merkle order (`spec/tree.md`): first the updates wrapped under a refreshed child, then those
+    // wrapped under a child that kept its key, each bottom-up. A member needs one update of the
+    // second group (where its path meets the refreshed nodes) and a contiguous run of the first,
+    // so its multiproof stays short.
+    let refreshed: BTreeSet<u32> = refresh.iter().copied().collect();
+    wraps.sort_by_key(|&(p, c)| (u8::from(!refreshed.contains(&c)), level(p), p, c));
     Ok(Plan {
         after,
         width_before: before.width,
@@ -407,18 +413,19 @@ pub fn plan(
 }
 
 impl Plan {
-    /// The `(node, child)` updates a member at `leaf` needs, ascending.
+    /// The `(node, child)` updates a member at `leaf` needs, in the commit's (Merkle) order.
     pub fn wraps_for_leaf(&self, leaf: u32) -> Vec<(u32, u32)> {
-        let mut out = Vec::new();
+        let mut wanted = BTreeSet::new();
         let mut child = leaf_node(leaf);
         for p in direct_path(leaf, self.after.width) {
-            if self.wraps.binary_search(&(p, child)).is_ok() {
-                out.push((p, child));
-            }
+            wanted.insert((p, child));
             child = p;
         }
-        out.sort_unstable();
-        out
+        self.wraps
+            .iter()
+            .filter(|w| wanted.contains(w))
+            .copied()
+            .collect()
     }
 }
 

@@ -584,8 +584,8 @@ fn tampered_commit_updates_and_proof_are_rejected() {
         })
         .collect();
     // Removing leaf 3 of 4: fresh keys for node 5 (under carol's leaf node 4) and the root 3
-    // (under nodes 1 and 5).
-    assert_eq!(wraps, vec![(3, 1), (3, 5), (5, 4)]);
+    // (under nodes 1 and 5), in Merkle order: wrapped under a refreshed child first.
+    assert_eq!(wraps, vec![(3, 5), (5, 4), (3, 1)]);
     let bob_slice = commit_bundle_for_leaf(&full, &[(3, 1)]);
     assert_eq!(bob_slice.updates.len(), 1);
     assert!(!bob_slice.proof.is_empty());
@@ -658,11 +658,11 @@ fn tampered_commit_updates_and_proof_are_rejected() {
         root_mismatch,
     );
 
-    // Bob's slice relabelled as the entry of index 1, (3, 5): the plan accepts the pair, the
+    // Bob's slice relabelled as the entry of index 0, (3, 5): the plan accepts the pair, the
     // Merkle leaf differs.
     let moved = edit(
         &|b| {
-            b.updates[0].index = 1;
+            b.updates[0].index = 0;
             b.updates[0].update.as_mut().unwrap().child = 5;
         },
         &bob_slice,
@@ -671,12 +671,12 @@ fn tampered_commit_updates_and_proof_are_rejected() {
         &mut w.s,
         "bob",
         moved,
-        "slice entry moved to index 1",
+        "slice entry moved to index 0",
         |e| root_mismatch(e) || bad_proof(e),
     );
 
     // An entry whose (node, child) is not the plan's at its index.
-    let wrong_pair = edit(&|b| b.updates[0].update.as_mut().unwrap().child = 5, &full);
+    let wrong_pair = edit(&|b| b.updates[0].update.as_mut().unwrap().child = 4, &full);
     assert_rejected(&mut w.s, "bob", wrong_pair, "node/child off plan", |e| {
         matches!(e, MeetingError::BadRoster { .. })
     });
