@@ -201,6 +201,12 @@ impl<R: CryptoRng> Sim<R> {
             while let Some(t) = m.poll_transmit() {
                 out.push(t);
             }
+            // Offloaded rebuild sealing (MeetingConfig::offload_rebuild_sealing): run inline.
+            while let Some(job) = m.poll_seal_job() {
+                if let Ok(t) = job.run(&mut self.rng) {
+                    out.push(t);
+                }
+            }
             if self.paused.contains(&id) {
                 continue;
             }

@@ -144,8 +144,9 @@ fn leader_failover_is_deterministic() {
     let before = assert_converged(&s);
     s.pause("alice");
     s.advance(sec(45), sec(1));
-    // Bob was admitted first after Alice: he takes over.
+    // Bob was admitted first after Alice: he takes over, and may send media.
     assert_eq!(s.leader(), Some("bob"));
+    assert!(s.participants["bob"].can_send());
     let after = assert_converged(&s);
     assert!(after > before);
     assert_eq!(s.participants["carol"].participants().len(), 3);
@@ -443,4 +444,68 @@ fn senders_keep_the_old_epoch_until_the_switch_over() {
     // ...until a heartbeat certifies the new epoch or SWITCH_DELAY passes.
     s.advance(sec(3), sec(1));
     assert_eq!(bob.send_epoch(), Some(e1 + 1));
+}
+
+#[test]
+fn failover_sealing_can_be_offloaded_to_application_threads() {
+    let config = MeetingConfig {
+        offload_rebuild_sealing: true,
+        ..MeetingConfig::default()
+    };
+    let mut s = Sim::new(MID, config, ChaCha20Rng::seed_from_u64(22));
+    s.create("alice").unwrap();
+    for id in ["bob", "carol", "dave", "erin"] {
+        s.join(id).unwrap();
+        s.settle();
+    }
+    // Alice hands over to carol: carol rebuilds the tree and, with offloading, returns one seal
+    // job per member instead of sealing inline. Run them on two threads.
+    s.act("alice", |m, now, _| m.hand_over("carol", now))
+        .unwrap();
+    s.tick(); // alice commits the handover
+    s.deliver_all();
+    let now = s.now;
+    let mut jobs = Vec::new();
+    {
+        let carol = s.participants.get_mut("carol").unwrap();
+        carol
+            .handle_timeout(now, &mut ChaCha20Rng::seed_from_u64(1))
+            .unwrap();
+        while let Some(j) = carol.poll_seal_job() {
+            jobs.push(j);
+        }
+    }
+    assert_eq!(jobs.len(), 4, "one Welcome per other member");
+    let half = jobs.split_off(jobs.len() / 2);
+    let sent: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = [jobs, half]
+            .into_iter()
+            .enumerate()
+            .map(|(i, batch)| {
+                scope.spawn(move || {
+                    let mut rng = ChaCha20Rng::seed_from_u64(100 + i as u64);
+                    batch
+                        .into_iter()
+                        .map(|j| j.run(&mut rng).unwrap())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    for t in sent {
+        if let conclave_core::meeting::Destination::Participant(to) = t.destination {
+            s.in_flight.push_back(conclave_core::sim::InFlight {
+                from: "carol".into(),
+                to,
+                payload: t.payload,
+            });
+        }
+    }
+    s.settle();
+    assert_eq!(s.leader(), Some("carol"));
+    assert_converged(&s);
 }

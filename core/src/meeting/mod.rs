@@ -96,6 +96,10 @@ pub struct MeetingConfig {
     /// Refuse any epoch whose key distribution is not post-quantum (suite 2): the participant
     /// leaves (or does not join) rather than accept classical-only key distribution.
     pub require_post_quantum: bool,
+    /// Hand the Welcomes of a rebuild (failover, handover: one HPKE seal per member) to the
+    /// application as [`SealJob`]s ([`Meeting::poll_seal_job`]) instead of sealing them inline,
+    /// so it can spread them over its threads. The engine itself never starts threads.
+    pub offload_rebuild_sealing: bool,
 }
 
 impl Default for MeetingConfig {
@@ -111,6 +115,7 @@ impl Default for MeetingConfig {
             frames: FrameConfig::default(),
             suites: CipherSuite::ALL.to_vec(),
             require_post_quantum: false,
+            offload_rebuild_sealing: false,
         }
     }
 }
@@ -345,7 +350,7 @@ pub struct Meeting {
     config: MeetingConfig,
     meeting_id: Vec<u8>,
     participant_id: String,
-    identity: IdentityKey,
+    identity: Arc<IdentityKey>,
     hpke: BTreeMap<u32, HpkeKeyPair>,
     own_announcement: Vec<u8>,
     phase: Phase,
@@ -374,6 +379,7 @@ pub struct Meeting {
     group_info_cache: Option<(u64, Vec<u8>)>,
     sending: bool,
     frames: Arc<FrameCrypto>,
+    seal_jobs: VecDeque<SealJob>,
     outbox: VecDeque<Transmit>,
     events: VecDeque<Event>,
 }
@@ -481,7 +487,7 @@ impl Meeting {
             config,
             meeting_id: meeting_id.to_vec(),
             participant_id: participant_id.to_string(),
-            identity,
+            identity: Arc::new(identity),
             hpke,
             own_announcement,
             phase,
@@ -509,6 +515,7 @@ impl Meeting {
             group_info_cache: None,
             sending: true,
             frames,
+            seal_jobs: VecDeque::new(),
             outbox: VecDeque::new(),
             events: VecDeque::new(),
         })
@@ -756,6 +763,13 @@ impl Meeting {
         self.outbox.pop_front()
     }
 
+    /// The next sealing job of a rebuild, when [`MeetingConfig::offload_rebuild_sealing`] is set.
+    /// Jobs are independent and `Send`: run them on any threads and send each resulting
+    /// [`Transmit`].
+    pub fn poll_seal_job(&mut self) -> Option<SealJob> {
+        self.seal_jobs.pop_front()
+    }
+
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
@@ -789,7 +803,7 @@ impl Meeting {
             }
             Role::Member(m) => {
                 let interval = self.config.heartbeat_interval;
-                t.push(m.last_heartbeat + interval * (m.missed_reported + 1));
+                t.push(m.last_heartbeat + interval * (m.missed_reported + 1) + interval / 2);
                 if !self.stale_reported {
                     t.push(self.last_echo + self.config.liveness_timeout);
                 }
@@ -1038,7 +1052,10 @@ impl Meeting {
                 }
             }
             Role::Member(m) => {
-                let elapsed = now.saturating_sub(m.last_heartbeat);
+                // Half an interval of slack for transit, so an on-time heartbeat is not "missed".
+                let elapsed = now
+                    .saturating_sub(m.last_heartbeat)
+                    .saturating_sub(interval / 2);
                 let missed = u32::try_from(elapsed.as_millis() / interval.as_millis().max(1))
                     .unwrap_or(u32::MAX);
                 if missed > m.missed_reported && missed >= 1 {
@@ -1226,6 +1243,7 @@ impl Meeting {
             last_answer: BTreeMap::new(),
         };
         self.role = Role::Leader(Box::new(leader));
+        self.resume_sending();
         self.leader_commit(now, rng)
     }
 
@@ -1296,9 +1314,19 @@ impl Meeting {
         // Receivers accept the new epoch at once; sending moves at the switch-over.
         let _ = self.frames.set_own_sender(self.own_leaf);
         self.frames.set_sender_bound(self.occupancy.width());
-        let _ = self
+        if self
             .frames
-            .install_epoch_deferred(s.epoch, &s.frame_secret, now);
+            .install_epoch_deferred(s.epoch, &s.frame_secret, now)
+            .is_err()
+        {
+            // Keys of this epoch number from another branch (a fork we left): start afresh.
+            self.frames.clear();
+            let _ = self
+                .frames
+                .install_epoch_deferred(s.epoch, &s.frame_secret, now);
+            self.send_epoch = s.epoch;
+            self.send_switch = None;
+        }
         self.secrets = Some(s);
         self.resync_requested_for = None;
         if self.send_epoch == 0 {
@@ -1835,7 +1863,11 @@ impl Meeting {
                     .get(leaf)
                     .map(|m| m.newest_nonce)
                     .unwrap_or([0; 24]);
-                let w = self.make_welcome(leaf, nonce, false, rng)?;
+                let defer = self.config.offload_rebuild_sealing;
+                let w = self.welcome_or_job(leaf, nonce, false, defer, rng)?;
+                if defer {
+                    continue;
+                }
                 self.push_transmit(Destination::Participant(self.roster.id_of(leaf)), w);
             }
         }
@@ -1853,6 +1885,19 @@ impl Meeting {
         leaf: u32,
         echoed_nonce: [u8; 24],
         with_group_info: bool,
+        rng: &mut R,
+    ) -> Result<Vec<u8>, MeetingError> {
+        self.welcome_or_job(leaf, echoed_nonce, with_group_info, false, rng)
+    }
+
+    /// Builds a Welcome for `leaf`; with `defer`, queues its sealing as a [`SealJob`] and
+    /// returns an empty payload.
+    fn welcome_or_job<R: CryptoRng + ?Sized>(
+        &mut self,
+        leaf: u32,
+        echoed_nonce: [u8; 24],
+        with_group_info: bool,
+        defer: bool,
         rng: &mut R,
     ) -> Result<Vec<u8>, MeetingError> {
         let epoch = self.epoch;
@@ -1890,16 +1935,6 @@ impl Meeting {
             echoed_nonce: echoed_nonce.to_vec(),
         };
         let plaintext = zeroize::Zeroizing::new(encode(&secrets));
-        let info = welcome_info(&self.meeting_id, epoch, leaf);
-        let (enc, ciphertext) = hpke::seal(
-            self.suite,
-            &pk,
-            &info,
-            &self.transcript_hash,
-            &plaintext,
-            rng,
-        )
-        .map_err(|source| MeetingError::Crypto { epoch, source })?;
         let cached = self
             .group_info_cache
             .as_ref()
@@ -1935,19 +1970,32 @@ impl Meeting {
             self.group_info_cache = Some((epoch, bytes.clone()));
             bytes
         };
-        let welcome = pb::Welcome {
-            version: PROTOCOL_VERSION,
-            suite: self.suite.id(),
-            meeting_id: self.meeting_id.clone(),
-            epoch,
-            leaf,
-            transcript_hash: self.transcript_hash.to_vec(),
-            enc,
-            ciphertext,
-            group_info,
+        let job = SealJob {
+            recipient: member.announcement.participant_id.clone(),
+            suite: self.suite,
+            public_key: pk,
+            plaintext,
+            welcome: pb::Welcome {
+                version: PROTOCOL_VERSION,
+                suite: self.suite.id(),
+                meeting_id: self.meeting_id.clone(),
+                epoch,
+                leaf,
+                transcript_hash: self.transcript_hash.to_vec(),
+                enc: Vec::new(),
+                ciphertext: Vec::new(),
+                group_info,
+            },
+            identity: Arc::clone(&self.identity),
         };
-        let signed = wire::sign(&self.identity, labels::WELCOME, encode(&welcome));
-        Ok(wire::envelope(Body::Welcome(signed)))
+        if defer {
+            if self.seal_jobs.len() >= MAX_PARTICIPANTS {
+                self.seal_jobs.pop_front();
+            }
+            self.seal_jobs.push_back(job);
+            return Ok(Vec::new());
+        }
+        Ok(job.run(rng)?.payload)
     }
 
     fn leader_heartbeat(&mut self, now: Duration) -> Result<(), MeetingError> {
@@ -2474,6 +2522,7 @@ impl Meeting {
             };
             self.role = Role::Leader(Box::new(leader));
             self.secrets = None;
+            self.resume_sending();
             return Ok(());
         }
         if commit.rebuild {
@@ -2980,6 +3029,8 @@ impl Meeting {
         let Some(fork) = l.fork.take() else {
             return Ok(());
         };
+        // The fork's keys are wrong for the branch we return to: drop them before resyncing.
+        self.frames.clear();
         self.roster = fork.roster;
         self.occupancy = fork.occupancy;
         self.epoch = fork.epoch;
@@ -3231,6 +3282,7 @@ impl Meeting {
             }
             Some(_) => {
                 self.secrets = None;
+                self.frames.clear();
                 if let Role::Member(m) = &mut self.role {
                     m.path = None;
                 }
@@ -3247,6 +3299,57 @@ impl Meeting {
                 Ok(())
             }
         }
+    }
+}
+
+/// One Welcome to seal and sign: the HPKE seal of a member's path keys (the one O(N) public-key
+/// cost of a failover). Produced by [`Meeting::poll_seal_job`]; holds secret path keys (zeroized
+/// on drop) and never prints them.
+pub struct SealJob {
+    recipient: String,
+    suite: CipherSuite,
+    public_key: Vec<u8>,
+    plaintext: zeroize::Zeroizing<Vec<u8>>,
+    welcome: pb::Welcome,
+    identity: Arc<IdentityKey>,
+}
+
+impl core::fmt::Debug for SealJob {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SealJob")
+            .field("recipient", &self.recipient)
+            .field("epoch", &self.welcome.epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SealJob {
+    /// Who the Welcome is for.
+    pub fn recipient(&self) -> &str {
+        &self.recipient
+    }
+
+    /// Seals, signs and encodes the Welcome, ready to send.
+    pub fn run<R: CryptoRng + ?Sized>(self, rng: &mut R) -> Result<Transmit, MeetingError> {
+        let mut welcome = self.welcome;
+        let epoch = welcome.epoch;
+        let info = welcome_info(&welcome.meeting_id, epoch, welcome.leaf);
+        let (enc, ciphertext) = hpke::seal(
+            self.suite,
+            &self.public_key,
+            &info,
+            &welcome.transcript_hash,
+            &self.plaintext,
+            rng,
+        )
+        .map_err(|source| MeetingError::Crypto { epoch, source })?;
+        welcome.enc = enc;
+        welcome.ciphertext = ciphertext;
+        let signed = wire::sign(&self.identity, labels::WELCOME, encode(&welcome));
+        Ok(Transmit {
+            destination: Destination::Participant(self.recipient),
+            payload: wire::envelope(Body::Welcome(signed)),
+        })
     }
 }
 

@@ -1,0 +1,296 @@
+//! `conclave simulate` end to end: the JSON report, and every attack detected.
+
+mod common;
+
+use std::time::Duration;
+
+use common::run;
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(300);
+
+fn simulate(args: &[&str]) -> Value {
+    let mut all = vec!["simulate", "--json"];
+    all.extend_from_slice(args);
+    let (status, out, err) = run(&all, WAIT);
+    assert!(
+        status.success(),
+        "exit {status:?}\nstderr: {err}\nstdout: {out}"
+    );
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+#[test]
+fn default_meeting_for_two_seconds_leaks_nothing_and_agrees() {
+    let r = simulate(&["--duration", "2"]);
+    let leak = &r["leak_check"];
+    assert_eq!(leak["plaintext_leaks"], 0, "{leak}");
+    assert_eq!(leak["secret_leaks"], 0, "{leak}");
+    assert_eq!(leak["self_test_passed"], true);
+    assert!(leak["secrets_checked"].as_u64().unwrap() > 100, "{leak}");
+    assert!(
+        leak["bytes_scanned"].as_u64().unwrap() > 1_000_000,
+        "{leak}"
+    );
+    let agree = &r["agreement"];
+    assert_eq!(agree["converged"], true, "{agree}");
+    assert_eq!(agree["all_epochs_agree"], true, "{agree}");
+    // 8 joined, one left, one more joined, the leader crashed: 7 at the end, led by bob.
+    assert_eq!(
+        agree["final_members"].as_array().unwrap().len(),
+        7,
+        "{agree}"
+    );
+    assert_eq!(agree["leader"], "bob", "{agree}");
+    let frames = &r["frames"];
+    assert!(frames["decrypted"].as_u64().unwrap() > 10_000, "{frames}");
+    assert_eq!(frames["plaintext_mismatches"], 0);
+    assert_eq!(frames["rejected"]["tampered"], 0, "{frames}");
+    assert_eq!(frames["rejected"]["replayed"], 0, "{frames}");
+    let timeline: Vec<&str> = r["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "create", "join", "leave", "rotate", "crash", "leader", "epoch",
+    ] {
+        assert!(timeline.contains(&kind), "no {kind} in the timeline");
+    }
+    assert!(r["control"]["carried_bytes"].as_u64().unwrap() > 10_000);
+    assert!(r["attack"].is_null());
+}
+
+#[test]
+fn runs_are_reproducible_from_the_seed() {
+    let args = [
+        "--participants",
+        "3",
+        "--duration",
+        "1",
+        "--heartbeat-ms",
+        "1000",
+    ];
+    let codes = |r: &Value| r["epochs"].clone();
+    let a = simulate(&[&args[..], &["--seed", "7"]].concat());
+    let b = simulate(&[&args[..], &["--seed", "7"]].concat());
+    let c = simulate(&[&args[..], &["--seed", "8"]].concat());
+    assert_eq!(codes(&a), codes(&b));
+    assert_ne!(codes(&a), codes(&c));
+    assert_eq!(a["timeline"], b["timeline"]);
+}
+
+#[test]
+fn loss_is_survived_without_leaks() {
+    let r = simulate(&[
+        "--participants",
+        "4",
+        "--duration",
+        "2",
+        "--loss",
+        "10",
+        "--heartbeat-ms",
+        "1000",
+    ]);
+    assert!(r["control"]["dropped_by_relay"].as_u64().unwrap() > 0);
+    assert!(r["frames"]["dropped_by_relay"].as_u64().unwrap() > 0);
+    assert_eq!(r["leak_check"]["plaintext_leaks"], 0);
+    assert_eq!(r["leak_check"]["secret_leaks"], 0);
+    assert_eq!(r["agreement"]["converged"], true, "{}", r["agreement"]);
+}
+
+#[test]
+fn text_output_has_a_timeline_and_a_verdict() {
+    let (status, out, err) = run(
+        &[
+            "simulate",
+            "--participants",
+            "3",
+            "--duration",
+            "1",
+            "--heartbeat-ms",
+            "1000",
+        ],
+        WAIT,
+    );
+    assert!(status.success(), "{err}");
+    assert!(out.contains("alice creates the meeting"), "{out}");
+    assert!(out.contains("security code"), "{out}");
+    assert!(out.contains("is now the leader"), "{out}");
+    assert!(out.contains("learned no key and no plaintext"), "{out}");
+}
+
+#[test]
+fn bad_arguments_are_one_line_errors() {
+    for args in [
+        &["simulate", "--participants", "1"][..],
+        &["simulate", "--loss", "90"],
+        &["simulate", "--duration", "0"],
+        &["simulate", "--attack", "nonsense"],
+    ] {
+        let (status, _, err) = run(args, WAIT);
+        assert_eq!(status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with("error:"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn help_describes_every_command() {
+    let (status, out, _) = run(&["--help"], WAIT);
+    assert!(status.success());
+    for cmd in ["simulate", "relay", "join"] {
+        assert!(out.contains(cmd), "{out}");
+    }
+    for (cmd, flags) in [
+        (
+            "simulate",
+            &[
+                "--participants",
+                "--duration",
+                "--loss",
+                "--seed",
+                "--attack",
+                "--json",
+            ][..],
+        ),
+        ("relay", &["--listen"]),
+        (
+            "join",
+            &[
+                "--relay",
+                "--name",
+                "--create",
+                "--meeting",
+                "--heartbeat-ms",
+            ],
+        ),
+    ] {
+        let (status, out, _) = run(&[cmd, "--help"], WAIT);
+        assert!(status.success());
+        for f in flags {
+            assert!(out.contains(f), "{cmd} --help lacks {f}:\n{out}");
+        }
+    }
+    let (_, out, _) = run(&["simulate", "--help"], WAIT);
+    for kind in ATTACKS {
+        assert!(out.contains(kind), "simulate --help lacks {kind}");
+    }
+}
+
+const ATTACKS: [&str; 12] = [
+    "tamper-commit",
+    "tamper-frame",
+    "replay-commit",
+    "replay-frame",
+    "forged-announcement",
+    "non-leader-commit",
+    "split-view",
+    "swap-tree-entries",
+    "relabel-frame",
+    "stale-welcome",
+    "false-leader-left",
+    "oversized",
+];
+
+fn attack(kind: &str) -> Value {
+    let r = simulate(&[
+        "--participants",
+        "3",
+        "--duration",
+        "2",
+        "--heartbeat-ms",
+        "1000",
+        "--attack",
+        kind,
+    ]);
+    let a = &r["attack"];
+    assert_eq!(a["kind"], kind);
+    assert_eq!(a["detected"], true, "{a:#}");
+    assert!(!a["evidence"].as_array().unwrap().is_empty(), "{a:#}");
+    assert_eq!(r["leak_check"]["secret_leaks"], 0);
+    assert_eq!(r["leak_check"]["plaintext_leaks"], 0);
+    r
+}
+
+fn rejections(r: &Value, kind: &str) -> u64 {
+    r["attack"]["rejections"][kind].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn attack_tamper_commit() {
+    let r = attack("tamper-commit");
+    assert!(rejections(&r, "BadSignature") >= 2);
+    assert_eq!(r["agreement"]["converged"], true);
+}
+
+#[test]
+fn attack_tamper_frame() {
+    let r = attack("tamper-frame");
+    assert!(rejections(&r, "Tampered") > 10);
+    assert_eq!(r["frames"]["plaintext_mismatches"], 0);
+}
+
+#[test]
+fn attack_replay_commit() {
+    let r = attack("replay-commit");
+    assert!(rejections(&r, "StaleEpoch") > 0);
+}
+
+#[test]
+fn attack_replay_frame() {
+    let r = attack("replay-frame");
+    assert!(rejections(&r, "Replayed") > 10);
+}
+
+#[test]
+fn attack_forged_announcement() {
+    let r = attack("forged-announcement");
+    assert_eq!(rejections(&r, "BadSignature"), 1);
+    assert_eq!(rejections(&r, "WrongMeeting"), 1);
+}
+
+#[test]
+fn attack_non_leader_commit() {
+    let r = attack("non-leader-commit");
+    assert!(rejections(&r, "BadSignature") > 0);
+}
+
+#[test]
+fn attack_split_view() {
+    let r = attack("split-view");
+    let notes = r["attack"]["notes"].to_string();
+    assert!(notes.contains("differ"), "{notes}");
+}
+
+#[test]
+fn attack_swap_tree_entries() {
+    let r = attack("swap-tree-entries");
+    assert!(rejections(&r, "RootMismatch") > 0);
+    assert_eq!(r["agreement"]["converged"], true);
+}
+
+#[test]
+fn attack_relabel_frame() {
+    let r = attack("relabel-frame");
+    assert!(rejections(&r, "Tampered") > 10);
+}
+
+#[test]
+fn attack_stale_welcome() {
+    let r = attack("stale-welcome");
+    assert!(rejections(&r, "StaleEpoch") > 0);
+}
+
+#[test]
+fn attack_false_leader_left() {
+    let r = attack("false-leader-left");
+    assert_eq!(rejections(&r, "BadSignature"), 1);
+}
+
+#[test]
+fn attack_oversized() {
+    let r = attack("oversized");
+    assert!(rejections(&r, "Decode") >= 6);
+    assert!(rejections(&r, "TooLarge") + rejections(&r, "Malformed") >= 1);
+}
