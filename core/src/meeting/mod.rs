@@ -1495,6 +1495,23 @@ impl Meeting {
         }
     }
 
+    /// Verifies a message signed by the present member at `leaf`; returns its admission epoch.
+    fn verify_member(
+        &self,
+        leaf: u32,
+        label: &'static str,
+        signed: &SignedMessage,
+        message: &'static str,
+    ) -> Result<u64, MeetingError> {
+        let member = self
+            .roster
+            .get(leaf)
+            .ok_or_else(|| MeetingError::UnknownParticipant(format!("leaf {leaf}")))?;
+        let id = member.announcement.participant_id.clone();
+        wire::verify(&member.announcement.identity, label, signed, message, || id)?;
+        Ok(member.admitted_epoch)
+    }
+
     fn on_leave(&mut self, signed: SignedMessage, now: Duration) -> Result<(), MeetingError> {
         if !self.is_leader() {
             return Ok(());
@@ -1502,19 +1519,7 @@ impl Meeting {
         let leave: pb::Leave = wire::decode_content(MessageKind::Leave, &signed)?;
         wire::check_version("leave", leave.version)?;
         wire::check_meeting("leave", &leave.meeting_id, &self.meeting_id)?;
-        let member = self
-            .roster
-            .get(leave.leaf)
-            .ok_or_else(|| MeetingError::UnknownParticipant(format!("leaf {}", leave.leaf)))?;
-        let id = member.announcement.participant_id.clone();
-        let admitted = member.admitted_epoch;
-        wire::verify(
-            &member.announcement.identity,
-            labels::LEAVE,
-            &signed,
-            "leave",
-            || id,
-        )?;
+        let admitted = self.verify_member(leave.leaf, labels::LEAVE, &signed, "leave")?;
         // LEA-1: a Leave from an earlier membership of the same identity is a replay.
         if leave.epoch < admitted || leave.epoch > self.epoch {
             return Err(MeetingError::StaleEpoch {
@@ -1542,19 +1547,7 @@ impl Meeting {
         wire::check_version("liveness nonce", msg.version)?;
         wire::check_meeting("liveness nonce", &msg.meeting_id, &self.meeting_id)?;
         let nonce = wire::nonce24("liveness nonce", &msg.nonce)?;
-        let member = self
-            .roster
-            .get(msg.leaf)
-            .ok_or_else(|| MeetingError::UnknownParticipant(format!("leaf {}", msg.leaf)))?;
-        let id = member.announcement.participant_id.clone();
-        let admitted = member.admitted_epoch;
-        wire::verify(
-            &member.announcement.identity,
-            labels::LIVENESS,
-            &signed,
-            "liveness nonce",
-            || id,
-        )?;
+        let admitted = self.verify_member(msg.leaf, labels::LIVENESS, &signed, "liveness nonce")?;
         if msg.epoch < admitted || msg.epoch > self.epoch {
             return Err(MeetingError::StaleEpoch {
                 message: "liveness nonce",
@@ -1582,18 +1575,7 @@ impl Meeting {
         wire::check_version("resync request", req.version)?;
         wire::check_meeting("resync request", &req.meeting_id, &self.meeting_id)?;
         let nonce = wire::nonce24("resync request", &req.liveness_nonce)?;
-        let member = self
-            .roster
-            .get(req.leaf)
-            .ok_or_else(|| MeetingError::UnknownParticipant(format!("leaf {}", req.leaf)))?;
-        let id = member.announcement.participant_id.clone();
-        wire::verify(
-            &member.announcement.identity,
-            labels::RESYNC_REQUEST,
-            &signed,
-            "resync request",
-            || id,
-        )?;
+        self.verify_member(req.leaf, labels::RESYNC_REQUEST, &signed, "resync request")?;
         if let Some(m) = self.roster.members.get_mut(&req.leaf) {
             m.newest_nonce = nonce;
         }
