@@ -1,0 +1,320 @@
+// A 3-person meeting through an in-memory relay, on the JVM. Run by scripts/test-bindings.sh:
+// compiled with the generated bindings (kotlinc -Werror) and run with JNA; exits non-zero on
+// any failure and prints "N passed, M failed".
+package org.conclave.test
+
+import org.conclave.CipherSuite
+import org.conclave.ConclaveException
+import org.conclave.Destination
+import org.conclave.Identity
+import org.conclave.Meeting
+import org.conclave.MeetingEvent
+import org.conclave.MeetingOptions
+import org.conclave.RemovalReason
+import org.conclave.defaultMeetingOptions
+import org.conclave.monotonicNowMs
+import java.util.concurrent.atomic.AtomicBoolean
+import java.util.concurrent.atomic.AtomicInteger
+import java.util.concurrent.atomic.AtomicReference
+import kotlin.concurrent.thread
+import kotlin.system.exitProcess
+
+private val MEETING_ID = "kotlin-meeting-0001".toByteArray()
+
+/** Routes messages between meetings; never decrypts anything. */
+class Relay {
+    var clockMs: ULong = 0uL
+    val members = linkedMapOf<String, Meeting>()
+    val events = mutableMapOf<String, MutableList<MeetingEvent>>()
+    val rejections = mutableListOf<Pair<String, ConclaveException>>()
+    private val queue = ArrayDeque<Triple<String, Destination, ByteArray>>()
+
+    fun create(pid: String): Meeting = attach(pid, Meeting.create(MEETING_ID, pid, Identity.generate(), clockMs))
+
+    fun join(pid: String): Meeting = attach(pid, Meeting.join(MEETING_ID, pid, Identity.generate(), clockMs))
+
+    private fun attach(pid: String, m: Meeting): Meeting {
+        members[pid] = m
+        events[pid] = mutableListOf()
+        collect(pid)
+        return m
+    }
+
+    /** Stops routing to a participant that left or was removed; returns its meeting. */
+    fun detach(pid: String): Meeting {
+        collect(pid)
+        return members.remove(pid)!!
+    }
+
+    fun collect(pid: String) {
+        val m = members.getValue(pid)
+        while (true) {
+            val t = m.pollTransmit() ?: break
+            queue.addLast(Triple(pid, t.destination, t.payload))
+        }
+        events.getValue(pid).addAll(m.pollEvents())
+    }
+
+    private fun leader(): String? = members.entries.firstOrNull { it.value.isLeader() }?.key
+
+    private fun targets(sender: String, d: Destination): List<String> = when (d) {
+        is Destination.Participant -> listOf(d.participantId)
+        is Destination.Leader -> leader()?.takeIf { it != sender }?.let { listOf(it) }
+            ?: members.keys.filter { it != sender }
+        is Destination.All -> members.keys.filter { it != sender }
+    }
+
+    /** Runs the timers due at the current clock (e.g. the leader's batched commit). */
+    private fun runDueTimers() {
+        for (m in members.values) {
+            val t = m.pollTimeoutMs()
+            if (t != null && t <= clockMs) m.handleTimeout(clockMs)
+        }
+        members.keys.toList().forEach { collect(it) }
+    }
+
+    /** Delivers messages and runs due timers until nothing is in flight. */
+    fun pump() {
+        var n = 0
+        runDueTimers()
+        while (queue.isNotEmpty()) {
+            while (queue.isNotEmpty()) {
+                val (sender, dest, payload) = queue.removeFirst()
+                for (to in targets(sender, dest)) {
+                    val m = members[to] ?: continue
+                    try {
+                        m.handleMessage(payload, clockMs)
+                    } catch (e: ConclaveException) {
+                        rejections.add(to to e)
+                    }
+                    collect(to)
+                }
+                check(++n < 10_000) { "relay loop does not settle" }
+            }
+            runDueTimers()
+        }
+    }
+
+    /** Moves the clock forward, running every timer that falls due on the way. */
+    fun advance(ms: ULong) {
+        val end = clockMs + ms
+        while (true) {
+            val due = members.values.mapNotNull { it.pollTimeoutMs() }.filter { it <= end }
+            clockMs = if (due.isEmpty()) end else maxOf(clockMs, due.min())
+            pump()
+            if (due.isEmpty()) return
+        }
+    }
+
+    fun takeEvents(pid: String): List<MeetingEvent> {
+        val ev = events.getValue(pid).toList()
+        events.getValue(pid).clear()
+        return ev
+    }
+}
+
+fun check(cond: Boolean, msg: () -> String) {
+    if (!cond) throw AssertionError(msg())
+}
+
+inline fun <reified E : Throwable> expectThrows(block: () -> Unit): E {
+    try {
+        block()
+    } catch (e: Throwable) {
+        if (e is E) return e
+        throw AssertionError("expected ${E::class.simpleName}, got $e")
+    }
+    throw AssertionError("expected ${E::class.simpleName}, nothing thrown")
+}
+
+fun threeInMeeting(): Relay {
+    val r = Relay()
+    r.create("alice")
+    r.join("bob")
+    r.join("carol")
+    r.pump()
+    // Senders move to the newest epoch after the switch-over delay (2 s by default).
+    r.advance(3_000uL)
+    return r
+}
+
+fun codesAgree(r: Relay, pids: List<String>): String {
+    val codes = pids.map { r.members.getValue(it).securityCode() }.toSet()
+    check(codes.size == 1) { "security codes differ: $codes" }
+    val code = codes.first()
+    check(code != null && code.split(" ").size == 6) { "bad code $code" }
+    return code!!
+}
+
+fun testJoinAndAgree() {
+    val r = threeInMeeting()
+    check(r.rejections.isEmpty()) { "rejections: ${r.rejections}" }
+    for (pid in listOf("alice", "bob", "carol")) {
+        val m = r.members.getValue(pid)
+        check(m.isActive()) { "$pid not active" }
+        check(m.participants().map { it.participantId } == listOf("alice", "bob", "carol")) { "roster of $pid" }
+        check(r.takeEvents(pid).count { it is MeetingEvent.Joined } == 1) { "$pid joined once" }
+    }
+    check(r.members.getValue("alice").isLeader()) { "alice leads" }
+    codesAgree(r, listOf("alice", "bob", "carol"))
+}
+
+fun testFramesBothWays() {
+    val r = threeInMeeting()
+    for (sender in listOf("alice", "bob", "carol")) {
+        val plaintext = byteArrayOf(0x90.toByte()) + "hello from $sender".toByteArray()
+        val frame = r.members.getValue(sender).frameCrypto().encrypt(1u, plaintext, 1u)
+        for (receiver in listOf("alice", "bob", "carol").filter { it != sender }) {
+            val d = r.members.getValue(receiver).frameCrypto().decrypt(frame, r.clockMs)
+            check(d.plaintext.contentEquals(plaintext)) { "plaintext $sender -> $receiver" }
+            check(d.sender == r.members.getValue(sender).ownLeaf()) { "sender leaf" }
+            check(d.stream == 1u && d.prefixLen == 1u) { "stream/prefix" }
+        }
+    }
+}
+
+fun testTamperedAndReplayed() {
+    val r = threeInMeeting()
+    val alice = r.members.getValue("alice").frameCrypto()
+    val bob = r.members.getValue("bob").frameCrypto()
+    val frame = alice.encrypt(0u, "audio".toByteArray(), 0u)
+    val bad = frame.copyOf().also { it[it.size - 1] = (it[it.size - 1].toInt() xor 1).toByte() }
+    val e = expectThrows<ConclaveException.Tampered> { bob.decrypt(bad, r.clockMs) }
+    check(e.sender == r.members.getValue("alice").ownLeaf() && e.stream == 0u) { "tampered fields: ${e.message}" }
+    check(e.toString().contains("does not authenticate")) { "message: $e" }
+    check(bob.decrypt(frame, r.clockMs).plaintext.contentEquals("audio".toByteArray())) { "genuine frame" }
+    expectThrows<ConclaveException.Replayed> { bob.decrypt(frame, r.clockMs) }
+    val diag = bob.diagnostics().first { it.sender == r.members.getValue("alice").ownLeaf() }
+    check(diag.decrypted == 1uL && diag.tampered == 1uL && diag.replayed == 1uL) { "diagnostics $diag" }
+}
+
+fun testLeaveRemoveRekey() {
+    val r = threeInMeeting()
+    val start = r.members.getValue("alice").epoch()
+    val before = codesAgree(r, listOf("alice", "bob", "carol"))
+    r.members.keys.forEach { r.takeEvents(it) }
+    val bobFc = r.members.getValue("bob").frameCrypto()
+
+    r.members.getValue("bob").leave(r.clockMs)
+    val bob = r.detach("bob") // the relay stops routing to Bob once he has left
+    r.pump()
+    check(bob.isEnded()) { "bob ended" }
+    val ended = r.takeEvents("bob").filterIsInstance<MeetingEvent.Ended>()
+    check(ended.single().reason == RemovalReason.LEFT) { "bob ended: $ended" }
+    for (pid in listOf("alice", "carol")) {
+        val ev = r.takeEvents(pid)
+        val removed = ev.filterIsInstance<MeetingEvent.ParticipantRemoved>()
+        check(removed.map { it.participantId to it.reason } == listOf("bob" to RemovalReason.LEFT)) { "$pid: $removed" }
+        check(ev.any { it is MeetingEvent.EpochChanged }) { "$pid rekeyed" }
+    }
+    check(r.members.getValue("alice").epoch() == start + 1uL) { "epoch after leave" }
+    check(codesAgree(r, listOf("alice", "carol")) != before) { "code changed" }
+    bob.close()
+
+    r.advance(3_000uL)
+    val frame = r.members.getValue("alice").frameCrypto().encrypt(0u, "after".toByteArray(), 0u)
+    val d = r.members.getValue("carol").frameCrypto().decrypt(frame, r.clockMs)
+    check(d.epoch == start + 1uL) { "new epoch frame" }
+    expectThrows<ConclaveException.NoKeys> { bobFc.decrypt(frame, r.clockMs) }
+
+    expectThrows<ConclaveException.NotLeader> { r.members.getValue("carol").remove("alice", r.clockMs) }
+    val carolFc = r.members.getValue("carol").frameCrypto()
+    r.members.getValue("alice").remove("carol", r.clockMs)
+    r.pump()
+    val carolEnded = r.takeEvents("carol").filterIsInstance<MeetingEvent.Ended>()
+    check(carolEnded.single().reason == RemovalReason.REMOVED) { "carol removed: $carolEnded" }
+    val carol = r.detach("carol")
+    expectThrows<ConclaveException.NotInMeeting> { carol.leave(r.clockMs) }
+    r.advance(3_000uL)
+    val secret = r.members.getValue("alice").frameCrypto().encrypt(0u, "carol is out".toByteArray(), 0u)
+    expectThrows<ConclaveException.NoKeys> { carolFc.decrypt(secret, r.clockMs) }
+    check(r.members.getValue("alice").participants().map { it.participantId } == listOf("alice")) { "alone" }
+    // The relay kept routing to Carol until it detached her: she refused those messages.
+    check(r.rejections.all { it.first == "carol" && it.second is ConclaveException.NotInMeeting }) {
+        "rejections: ${r.rejections}"
+    }
+}
+
+fun testRotationWhileMediaRuns() {
+    val r = threeInMeeting()
+    val alice = r.members.getValue("alice").frameCrypto()
+    val bob = r.members.getValue("bob").frameCrypto()
+    val failure = AtomicReference<Throwable?>(null)
+    val count = AtomicInteger(0)
+    val late = AtomicInteger(0)
+    val stop = AtomicBoolean(false)
+    val payload = ByteArray(1200) { it.toByte() }
+    val t = thread {
+        try {
+            while (!stop.get()) {
+                val f = alice.encrypt(2u, payload, 0u)
+                try {
+                    check(bob.decrypt(f, r.clockMs).plaintext.contentEquals(payload)) { "media round trip" }
+                    count.incrementAndGet()
+                } catch (e: ConclaveException.TooOld) {
+                    // Descheduled between encrypt and decrypt while the virtual clock jumped over
+                    // two rotations: the frame is legitimately too late.
+                    late.incrementAndGet()
+                }
+            }
+        } catch (e: Throwable) {
+            failure.set(e)
+        }
+    }
+    val start = r.members.getValue("alice").epoch()
+    repeat(3) {
+        r.members.getValue("alice").rotate(r.clockMs)
+        r.pump()
+        r.advance(2_500uL)
+    }
+    stop.set(true)
+    t.join()
+    failure.get()?.let { throw AssertionError("media thread failed: $it") }
+    check(count.get() > late.get()) { "media ran: ${count.get()} ok, ${late.get()} late" }
+    val f = alice.encrypt(2u, payload, 0u)
+    check(bob.decrypt(f, r.clockMs).epoch == r.members.getValue("alice").epoch()) { "newest epoch" }
+    check(r.members.getValue("alice").epoch() == start + 3uL) { "three rotations" }
+    codesAgree(r, listOf("alice", "bob", "carol"))
+}
+
+fun testIdentityAndOptions() {
+    val a = Identity.generate()
+    val b = Identity.fromSecret(a.exportSecret())
+    check(a.fingerprint() == b.fingerprint()) { "fingerprint survives keychain round trip" }
+    check(a.publicKey().size == 65) { "public key length" }
+    expectThrows<ConclaveException.InvalidArgument> { Identity.fromSecret(ByteArray(5)) }
+    check(defaultMeetingOptions() == MeetingOptions()) { "record defaults equal engine defaults" }
+    expectThrows<ConclaveException.InvalidArgument> {
+        Meeting.create(MEETING_ID, "alice", a, 0uL, MeetingOptions(maxParticipants = 0u))
+    }
+    Meeting.create(MEETING_ID, "alice", a, monotonicNowMs(), MeetingOptions(rotationIntervalMs = null)).use { m ->
+        check(m.epoch() == 1uL) { "created at epoch 1" }
+        check(m.cipherSuite() == CipherSuite.X_WING) { "post-quantum suite by default" }
+    }
+}
+
+fun main() {
+    val tests = listOf(
+        "join and agree" to ::testJoinAndAgree,
+        "frames both ways" to ::testFramesBothWays,
+        "tampered and replayed" to ::testTamperedAndReplayed,
+        "leave, remove, rekey" to ::testLeaveRemoveRekey,
+        "rotation while media runs" to ::testRotationWhileMediaRuns,
+        "identity and options" to ::testIdentityAndOptions,
+    )
+    var passed = 0
+    var failed = 0
+    for ((name, test) in tests) {
+        try {
+            test()
+            passed++
+            println("PASS $name")
+        } catch (e: Throwable) {
+            failed++
+            println("FAIL $name: $e")
+            e.printStackTrace()
+        }
+    }
+    println("$passed passed, $failed failed")
+    if (failed != 0) exitProcess(1)
+}

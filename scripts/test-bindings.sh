@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Builds the uniffi library (conclave-ffi), generates the Python, Kotlin and Swift bindings and
+# tests each in its own language:
+#   - Python: pytest suite (bindings/python/tests) against the generated module + the .so
+#   - Kotlin: generated bindings + test compiled with kotlinc -Werror, run on the JVM with JNA
+#   - Swift:  no Swift compiler here; a C program includes the generated conclaveFFI.h, checks
+#             every API checksum the generated Conclave.swift expects and calls the library.
+#
+# Idempotent; installs what it needs once (pytest into a venv, kotlinc from npm, JNA from
+# Debian) under ${CONCLAVE_CACHE:-~/.cache/conclave}. Network needed on the first run only:
+# crates.io, PyPI, npm, Debian. Honours CARGO_TARGET_DIR (default: target/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+KOTLIN_VERSION=2.4.20
+step() { printf '\n--> %s\n' "$*"; }
+elapsed() { echo "    ($(($(date +%s) - $1)) s)"; }
+
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+case $TARGET_DIR in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
+CACHE=${CONCLAVE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/conclave}
+OUT=$TARGET_DIR/bindings
+case "$(uname -s)" in
+    Darwin) LIB=$TARGET_DIR/debug/libconclave_ffi.dylib ;;
+    *) LIB=$TARGET_DIR/debug/libconclave_ffi.so ;;
+esac
+mkdir -p "$CACHE" "$OUT"
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# ----- build and generate -----
+
+t=$(date +%s)
+step "cargo build -p conclave-ffi -p conclave-uniffi-bindgen"
+cargo build -p conclave-ffi -p conclave-uniffi-bindgen
+elapsed "$t"
+
+t=$(date +%s)
+step "uniffi-bindgen generate (python, kotlin, swift)"
+# The binary built above (the same as `cargo run -p conclave-uniffi-bindgen --`, without a second
+# feature resolution that would rebuild the proc-macro stack).
+BINDGEN=$TARGET_DIR/debug/uniffi-bindgen
+for lang in python kotlin swift; do
+    rm -rf "${OUT:?}/$lang"
+    "$BINDGEN" generate --language "$lang" --out-dir "$OUT/$lang" --no-format "$LIB"
+done
+elapsed "$t"
+
+# ----- Python -----
+
+t=$(date +%s)
+step "Python: pytest bindings/python/tests"
+VENV=$CACHE/venv
+if ! "$VENV/bin/python" -c 'import pytest' 2>/dev/null; then
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check 'pytest>=8,<10'
+fi
+# The generated module next to the library it loads.
+PYDIR=$OUT/python
+cp "$LIB" "$PYDIR/"
+CONCLAVE_PY_DIR=$PYDIR "$VENV/bin/python" -m pytest -q -p no:cacheprovider bindings/python/tests
+elapsed "$t"
+
+# ----- Kotlin -----
+
+t=$(date +%s)
+step "Kotlin: kotlinc -Werror + run on the JVM"
+KOTLINC_HOME=$CACHE/kotlinc-$KOTLIN_VERSION
+KOTLINC=$KOTLINC_HOME/package/bin/kotlinc
+if [ ! -x "$KOTLINC" ]; then
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --silent "kotlin-compiler@$KOTLIN_VERSION" >/dev/null && mkdir x &&
+        tar -xzf kotlin-compiler-*.tgz -C x)
+    chmod +x "$tmp/x/package/bin/"*
+    rm -rf "$KOTLINC_HOME" && mv "$tmp/x" "$KOTLINC_HOME" && rm -rf "$tmp"
+fi
+find_jna() { ls /usr/share/java/jna-[0-9]*.jar /usr/share/java/jna.jar 2>/dev/null | head -n1; }
+JNA=$(find_jna || true)
+if [ -z "$JNA" ]; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libjna-java >/dev/null
+    JNA=$(find_jna)
+fi
+KT_SOURCES=("$OUT/kotlin/org/conclave/conclave.kt" bindings/kotlin/src/test/kotlin/org/conclave/test/ConclaveTest.kt)
+JAR=$OUT/kotlin-test.jar
+# Recompile only when the generated bindings or the test changed (kotlinc takes 10-20 s).
+stamp=$(cat "${KT_SOURCES[@]}" | sha256sum | cut -d' ' -f1)
+if [ ! -f "$JAR" ] || [ "$(cat "$JAR.sha256" 2>/dev/null)" != "$stamp" ]; then
+    rm -f "$JAR"
+    "$KOTLINC" -Werror -include-runtime -d "$JAR" -classpath "$JNA" "${KT_SOURCES[@]}"
+    echo "$stamp" >"$JAR.sha256"
+fi
+java -Djna.library.path="$(dirname "$LIB")" -cp "$JAR:$JNA" org.conclave.test.ConclaveTestKt
+elapsed "$t"
+
+# ----- Swift (C ABI check) -----
+
+t=$(date +%s)
+step "Swift: compile a C check against conclaveFFI.h and the library"
+SW=$OUT/swift
+bindings/swift/check/extract_checksums.sh "$SW/Conclave.swift" >"$SW/checksums.inc"
+CC=${CC:-cc}
+"$CC" -std=c11 -Wall -Wextra -Werror -D_Nullable= -D_Nonnull= -I"$SW" \
+    bindings/swift/check/header_check.c -o "$SW/header_check" \
+    -L"$(dirname "$LIB")" -lconclave_ffi -Wl,-rpath,"$(dirname "$LIB")"
+"$SW/header_check"
+elapsed "$t"
+
+step "bindings: all checks passed"
