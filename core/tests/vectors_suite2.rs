@@ -111,3 +111,43 @@ fn suite2_vectors_match_and_open() {
         assert!(kp.open(&x("enc"), &x("info"), &x("aad"), &ct).is_err());
     }
 }
+
+/// The published PQ HPKE vector for exactly suite 2's configuration (`xwing-hpke-draft.json`):
+/// DeriveKeyPair(ikmR) gives pkRm, sealing with the encapsulation randomness ikmE gives enc and
+/// the first ciphertext, and the key pair opens it.
+#[test]
+fn suite2_matches_the_published_xwing_hpke_vector() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../spec/vectors/xwing-hpke-draft.json"
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let x = |k: &str| hex::decode(v[k].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (
+            v["kem_id"].as_u64(),
+            v["kdf_id"].as_u64(),
+            v["aead_id"].as_u64()
+        ),
+        (Some(0x647a), Some(1), Some(3))
+    );
+    assert_eq!(SUITE.hpke_ids(), (0x647a, 0x0001, 0x0003));
+    let kp = HpkeKeyPair::derive(SUITE, &x("ikmR"));
+    assert_eq!(kp.public_key(), x("pkRm").as_slice(), "pkRm");
+    let e = &v["encryptions"][0];
+    let ex = |k: &str| hex::decode(e[k].as_str().unwrap()).unwrap();
+    let mut rng = FixedRng(x("ikmE"), 0);
+    let (enc, ct) = seal(
+        SUITE,
+        kp.public_key(),
+        &x("info"),
+        &ex("aad"),
+        &ex("pt"),
+        &mut rng,
+    )
+    .unwrap();
+    assert_eq!(enc, x("enc"), "enc");
+    assert_eq!(ct, ex("ct"), "first ciphertext");
+    let pt = kp.open(&enc, &x("info"), &ex("aad"), &ct).unwrap();
+    assert_eq!(&pt[..], ex("pt").as_slice());
+}
