@@ -1495,7 +1495,8 @@ impl Meeting {
         }
     }
 
-    /// Verifies a message signed by the present member at `leaf`; returns its admission epoch.
+    /// Verifies a message signed by the present member at `leaf` (the leader, for the leader's
+    /// messages); returns its admission epoch.
     fn verify_member(
         &self,
         leaf: u32,
@@ -2670,21 +2671,7 @@ impl Meeting {
                 });
             }
             // Path for our current epoch (rebuild or resync): signed by the current leader.
-            let leader = self
-                .roster
-                .get(self.leader_leaf)
-                .ok_or(MeetingError::Unexpected {
-                    message: "welcome",
-                    reason: "no leader in the roster",
-                })?;
-            let lid = leader.announcement.participant_id.clone();
-            wire::verify(
-                &leader.announcement.identity,
-                labels::WELCOME,
-                &signed,
-                "welcome",
-                || lid,
-            )?;
+            self.verify_member(self.leader_leaf, labels::WELCOME, &signed, "welcome")?;
             if !bool::from(th.ct_eq(&self.transcript_hash)) {
                 return Err(MeetingError::TranscriptMismatch { epoch: w.epoch });
             }
@@ -3095,21 +3082,7 @@ impl Meeting {
                 leader: self.leader_leaf,
             });
         }
-        let leader = self
-            .roster
-            .get(self.leader_leaf)
-            .ok_or(MeetingError::Unexpected {
-                message: "heartbeat",
-                reason: "no leader in the roster",
-            })?;
-        let lid = leader.announcement.participant_id.clone();
-        wire::verify(
-            &leader.announcement.identity,
-            labels::HEARTBEAT,
-            signed,
-            "heartbeat",
-            || lid,
-        )?;
+        self.verify_member(self.leader_leaf, labels::HEARTBEAT, signed, "heartbeat")?;
         if hb.epoch < self.epoch {
             return Err(MeetingError::StaleEpoch {
                 message: "heartbeat",
