@@ -2559,16 +2559,7 @@ impl Meeting {
         }
         if commit.leader_leaf != self.leader_leaf {
             self.leader_leaf = commit.leader_leaf;
-            let (pid, fp) = self
-                .roster
-                .get(commit.leader_leaf)
-                .map(|m| {
-                    (
-                        m.announcement.participant_id.clone(),
-                        m.announcement.identity.fingerprint_string(),
-                    )
-                })
-                .unwrap_or_default();
+            let (pid, fp) = self.roster.describe(commit.leader_leaf);
             self.push_event(Event::LeaderChanged {
                 participant_id: pid,
                 fingerprint: fp,
@@ -2863,16 +2854,7 @@ impl Meeting {
         self.roster = roster;
         self.occupancy = occupancy;
         if gi.leader_leaf != self.leader_leaf && !joining {
-            let (pid, fp) = self
-                .roster
-                .get(gi.leader_leaf)
-                .map(|m| {
-                    (
-                        m.announcement.participant_id.clone(),
-                        m.announcement.identity.fingerprint_string(),
-                    )
-                })
-                .unwrap_or_default();
+            let (pid, fp) = self.roster.describe(gi.leader_leaf);
             self.push_event(Event::LeaderChanged {
                 participant_id: pid,
                 fingerprint: fp,
@@ -3015,16 +2997,7 @@ impl Meeting {
             missed_reported: 0,
             suspected: BTreeSet::new(),
         }));
-        let (pid, fp) = self
-            .roster
-            .get(fork.leader_leaf)
-            .map(|m| {
-                (
-                    m.announcement.participant_id.clone(),
-                    m.announcement.identity.fingerprint_string(),
-                )
-            })
-            .unwrap_or_default();
+        let (pid, fp) = self.roster.describe(fork.leader_leaf);
         self.push_event(Event::LeaderChanged {
             participant_id: pid,
             fingerprint: fp,

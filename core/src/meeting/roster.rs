@@ -33,6 +33,19 @@ impl Roster {
         self.members.get(&leaf)
     }
 
+    /// The participant id and rendered fingerprint at `leaf` (empty if absent), for events.
+    pub fn describe(&self, leaf: u32) -> (String, String) {
+        self.members
+            .get(&leaf)
+            .map(|m| {
+                (
+                    m.announcement.participant_id.clone(),
+                    m.announcement.identity.fingerprint_string(),
+                )
+            })
+            .unwrap_or_default()
+    }
+
     pub fn id_of(&self, leaf: u32) -> String {
         self.members
             .get(&leaf)
