@@ -126,6 +126,8 @@ fn commit_content(
         updates_root: merkle::root(leaf_hashes).to_vec(),
         update_count: u32::try_from(leaf_hashes.len()).unwrap(),
         rebuild: false,
+        votes: vec![],
+        stable_heartbeat: None,
     })
 }
 
@@ -304,6 +306,7 @@ fn bench_join(c: &mut Criterion) {
             locked: false,
             leaf_count: 1024,
             roster: roster.clone(),
+            previous_roster_size: 0,
         })
         .len();
         eprintln!("join N={n}: GroupInfo {gi_len} B");
@@ -319,6 +322,7 @@ fn bench_join(c: &mut Criterion) {
                     locked: false,
                     leaf_count: 1024,
                     roster: roster.clone(),
+                    previous_roster_size: 0,
                 };
                 let content = encode(&gi);
                 let signature = leader.sign(labels::GROUP_INFO, &content).to_vec();

@@ -463,14 +463,36 @@ fn failover_sealing_can_be_offloaded_to_application_threads() {
     s.act("alice", |m, now, _| m.hand_over("carol", now))
         .unwrap();
     s.tick(); // alice commits the handover
+    // Carol rebuilds once the handover epoch is stable (STB-2): hold the members'
+    // acknowledgements to her and hand them over outside the simulation, which would otherwise
+    // run the seal jobs inline.
+    let acks: std::rc::Rc<std::cell::RefCell<Vec<Vec<u8>>>> = Default::default();
+    let held = acks.clone();
+    s.tap = Some(Box::new(move |m| {
+        let env: conclave_core::protocol::v1::Envelope =
+            prost::Message::decode(m.payload.as_slice()).unwrap();
+        if m.to == "carol"
+            && matches!(
+                env.body,
+                Some(conclave_core::protocol::v1::envelope::Body::Liveness(_))
+            )
+        {
+            held.borrow_mut().push(m.payload.clone());
+            return conclave_core::sim::TapAction::Drop;
+        }
+        conclave_core::sim::TapAction::Deliver
+    }));
     s.deliver_all();
+    s.tap = None;
     let now = s.now;
     let mut jobs = Vec::new();
     {
         let carol = s.participants.get_mut("carol").unwrap();
-        carol
-            .handle_timeout(now, &mut ChaCha20Rng::seed_from_u64(1))
-            .unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        for ack in acks.borrow().iter() {
+            carol.handle_message(ack, now, &mut rng).unwrap();
+        }
+        carol.handle_timeout(now, &mut rng).unwrap();
         while let Some(j) = carol.poll_seal_job() {
             jobs.push(j);
         }

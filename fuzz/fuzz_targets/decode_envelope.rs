@@ -62,5 +62,6 @@ fuzz_target!(|data: &[u8]| {
         Some(Body::Leave(s)) => content::<pb::Leave>(MessageKind::Leave, s),
         Some(Body::ResyncRequest(s)) => content::<pb::ResyncRequest>(MessageKind::ResyncRequest, s),
         Some(Body::Liveness(s)) => content::<pb::LivenessNonce>(MessageKind::LivenessNonce, s),
+        Some(Body::FailoverVote(s)) => content::<pb::FailoverVote>(MessageKind::FailoverVote, s),
     }
 });

@@ -25,6 +25,8 @@ pub enum MessageKind {
     ResyncRequest,
     /// `LivenessNonce`.
     LivenessNonce,
+    /// `FailoverVote`.
+    FailoverVote,
 }
 
 impl core::fmt::Display for MessageKind {

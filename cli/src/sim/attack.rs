@@ -256,6 +256,7 @@ pub(crate) struct AttackState {
     notes: Vec<String>,
     sides: Option<(BTreeSet<String>, BTreeSet<String>)>,
     codes_differ: Option<bool>,
+    split_prevented: Option<bool>,
     leader_before: Option<String>,
 }
 
@@ -273,6 +274,7 @@ impl AttackState {
             notes: Vec::new(),
             sides: None,
             codes_differ: None,
+            split_prevented: None,
             leader_before: None,
         }
     }
@@ -571,6 +573,7 @@ impl AttackState {
                     meeting_id: MEETING_ID.to_vec(),
                     epoch: m.epoch(),
                     leaf: m.own_leaf(),
+                    voted: false,
                 };
                 let relay_key = IdentityKey::generate(&mut r.sim.rng);
                 let forged = envelope(Body::Leave(sign(&relay_key, labels::LEAVE, encode(&leave))));
@@ -741,6 +744,16 @@ impl AttackState {
                     let differ =
                         !codes_a.is_empty() && !codes_b.is_empty() && codes_a.is_disjoint(&codes_b);
                     self.codes_differ = Some(differ);
+                    // With quorum failover (state-machine.md 12.3) a side without a majority
+                    // cannot elect a leader: the split is prevented, not merely visible.
+                    self.split_prevented = Some(!b_leads);
+                    if !b_leads {
+                        self.notes.push(
+                            "the cut-off side elected no leader: it holds no majority (FO-2), so \
+                             the relay could not make a second branch"
+                                .to_string(),
+                        );
+                    }
                     let show = |s: &BTreeSet<(u64, String)>| {
                         s.iter()
                             .map(|(e, c)| format!("epoch {e} code {c}"))
@@ -830,8 +843,23 @@ impl AttackState {
         let mut frames: Vec<&Detection> = r.frame_detections.iter().collect();
         frames.sort_by_key(|d| !expected.contains(&d.kind.as_str()));
         evidence.extend(frames.into_iter().take(6).cloned());
+        if self.kind == AttackKind::SplitView
+            && self.split_prevented == Some(true)
+            && let Some((_, b)) = &self.sides
+        {
+            evidence.push(Detection {
+                t: self.started.map_or(0.0, |t| t.as_secs_f64()),
+                at: b.iter().cloned().collect::<Vec<_>>().join(", "),
+                from: "relay".into(),
+                what: "partition".into(),
+                kind: "NoQuorum".into(),
+                error: "the cut-off side holds no majority and elected no leader \
+                        (state-machine.md FO-2): no second branch exists"
+                    .into(),
+            });
+        }
         let detected = if self.kind == AttackKind::SplitView {
-            self.codes_differ == Some(true)
+            self.codes_differ == Some(true) || self.split_prevented == Some(true)
         } else {
             let seen = expected.iter().any(|k| counts.contains_key(*k));
             seen && self.state_unchanged != Some(false) && self.finished
@@ -909,6 +937,8 @@ fn forged_commit(
         updates_root: merkle::root(&[]).to_vec(),
         update_count: 0,
         rebuild: true,
+        votes: vec![],
+        stable_heartbeat: None,
     };
     envelope(Body::Commit(pb::CommitBundle {
         commit: Some(sign(signer, labels::COMMIT, encode(&c))),

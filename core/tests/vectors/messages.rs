@@ -167,6 +167,7 @@ fn liveness_json(m: &LivenessNonce) -> Value {
         "leaf": m.leaf,
         "epoch": m.epoch,
         "nonce": h(&m.nonce),
+        "transcript_hash": h(&m.transcript_hash),
     })
 }
 
@@ -179,6 +180,7 @@ fn envelope_json(m: &Envelope) -> Value {
         envelope::Body::Leave(s) => ("leave", signed_json(s)),
         envelope::Body::ResyncRequest(s) => ("resync_request", signed_json(s)),
         envelope::Body::Liveness(s) => ("liveness", signed_json(s)),
+        envelope::Body::FailoverVote(s) => ("failover_vote", signed_json(s)),
     };
     let mut m = Map::new();
     m.insert(name.into(), body);
@@ -411,6 +413,8 @@ fn build() -> World {
         updates_root: merkle::root(&update_leaves).to_vec(),
         update_count: updates.len() as u32,
         rebuild: false,
+        votes: vec![],
+        stable_heartbeat: None,
     };
     let signed_commit = sign(&alice, labels::COMMIT, encode(&commit));
     let th = transcript_next(&prev_th, &signed_commit.content);
@@ -472,6 +476,7 @@ fn build() -> World {
                 announcement: encode(&erin_ann),
             },
         ],
+        previous_roster_size: 0,
     };
     let signed_gi = sign(&alice, labels::GROUP_INFO, encode(&group_info));
     let path_secrets = PathSecrets {
@@ -531,6 +536,7 @@ fn build() -> World {
         confirmation: epoch.confirmation.to_vec(),
         liveness_root: merkle::root(&echo_leaves).to_vec(),
         liveness_count: echoes.len() as u32,
+        stable: false,
     };
     let signed_hb = sign(&alice, labels::HEARTBEAT, encode(&heartbeat));
     let hb_bundle = HeartbeatBundle {
@@ -551,6 +557,7 @@ fn build() -> World {
         meeting_id: mid.clone(),
         epoch: 3,
         leaf: 2,
+        voted: false,
     };
     let signed_leave = sign(&erin, labels::LEAVE, encode(&leave));
     let resync = ResyncRequest {
@@ -567,6 +574,7 @@ fn build() -> World {
         leaf: 1,
         epoch: 3,
         nonce: nonces[4].clone(),
+        transcript_hash: th.to_vec(),
     };
     let signed_liveness = sign(&bob, labels::LIVENESS, encode(&liveness));
     let env = |b: envelope::Body| Msg::Envelope(Envelope { body: Some(b) });
