@@ -66,7 +66,7 @@ pub struct Epoch {
     pub leader: Pid,
     /// What the commit did.
     pub kind: Kind,
-    /// votes[k]: members that signed Vote(e, h, candidate = rank[k], failed = rank[..k]).
+    /// `votes[k]`: members that signed `Vote(e, h, candidate = rank[k], failed = rank[..k])`.
     pub votes: [Set; MAX_PARTICIPANTS],
     /// Ghost: every participant that ever accepted this epoch's commit (and so sent an ack of it).
     pub accepted: Set,
