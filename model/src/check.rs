@@ -150,6 +150,23 @@ pub fn explain(model: &Succession, path: Path<State, Action>) -> Vec<String> {
             }
             Action::Leave { member } => format!("{} leaves", name(member)),
             Action::Crash { leader } => format!("{} crashes", name(leader)),
+            Action::ByzantineAck { epoch } => {
+                let m = model.config.byzantine_pid().map_or('?', name);
+                format!(
+                    "{m} (Byzantine) signs an ack of {}",
+                    epoch_label(&after, epoch)
+                )
+            }
+            Action::ByzantineVote { epoch, suspects } => {
+                let m = model.config.byzantine_pid().map_or('?', name);
+                let e = after.epoch(epoch);
+                let sus = e.map_or(0, |e| e.suspected(suspects));
+                let cand = e.and_then(|e| e.successor(suspects)).map_or('?', name);
+                format!(
+                    "{m} (Byzantine) votes at #{epoch}: suspects {}, votes for {cand}",
+                    names(sus)
+                )
+            }
         };
         let stable: Vec<String> = (0..after.epochs.len())
             .filter(|i| {

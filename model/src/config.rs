@@ -73,6 +73,16 @@ impl LeaveAck {
     }
 }
 
+/// Whose acks count towards R2 stability of an epoch e.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RemovedAcks {
+    /// As written: a majority of roster(e-1), acks of members that commit e removed count.
+    Count,
+    /// Proposed fix: a majority of roster(e-1) minus the members commit e removed; their acks
+    /// do not count (a removed member cannot both make its removal stable and vote against it).
+    Exclude,
+}
+
 /// The bounds of one model-checking run and the rule variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Config {
@@ -86,6 +96,12 @@ pub struct Config {
     pub leaves: bool,
     /// How a Leave counts as an ack.
     pub leave_ack: LeaveAck,
+    /// Whose acks count for stability.
+    pub removed_acks: RemovedAcks,
+    /// Whether the last participant (never the first leader) is Byzantine: it signs an ack of
+    /// any commit made on an epoch it is in and a vote for any candidate at any epoch it is in,
+    /// whenever it likes (it holds the keys of every epoch whose roster has it).
+    pub byzantine: bool,
     /// The rule variant.
     pub weakening: Weakening,
 }
@@ -99,6 +115,8 @@ impl Config {
             leader_crash: true,
             leaves: false,
             leave_ack: LeaveAck::EveryBranch,
+            removed_acks: RemovedAcks::Count,
+            byzantine: false,
             weakening: Weakening::None,
         }
     }
@@ -118,6 +136,28 @@ impl Config {
         Config { leave_ack, ..self }
     }
 
+    /// The same bounds with removed members' acks counted as `removed_acks` says.
+    pub fn with_removed_acks(self, removed_acks: RemovedAcks) -> Self {
+        Config {
+            removed_acks,
+            ..self
+        }
+    }
+
+    /// The same bounds with the last participant Byzantine (or not).
+    pub fn with_byzantine(self, byzantine: bool) -> Self {
+        Config { byzantine, ..self }
+    }
+
+    /// The Byzantine participant, if any.
+    pub fn byzantine_pid(&self) -> Option<u8> {
+        if self.byzantine {
+            u8::try_from(self.participants.checked_sub(1)?).ok()
+        } else {
+            None
+        }
+    }
+
     /// The same bounds with leader crashes on or off.
     pub fn with_leader_crash(self, leader_crash: bool) -> Self {
         Config {
@@ -129,7 +169,7 @@ impl Config {
     /// A one-line description for reports.
     pub fn describe(&self) -> String {
         format!(
-            "N={} commits<={} crash={} leaves={} rule={}",
+            "N={} commits<={} crash={} leaves={} removed-acks={} byzantine={} rule={}",
             self.participants,
             self.max_commits,
             self.leader_crash,
@@ -140,6 +180,11 @@ impl Config {
                 (true, LeaveAck::Unvoted) => "unvoted",
                 (true, LeaveAck::RegularChainUnvoted) => "regular-chain+unvoted",
             },
+            match self.removed_acks {
+                RemovedAcks::Count => "count",
+                RemovedAcks::Exclude => "exclude",
+            },
+            self.byzantine,
             self.weakening.name()
         )
     }

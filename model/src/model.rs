@@ -46,6 +46,19 @@ pub enum Action {
         /// The leader.
         leader: Pid,
     },
+    /// The Byzantine participant signs an ack of commit `epoch` (it was in the parent's roster)
+    /// without giving up anything.
+    ByzantineAck {
+        /// The epoch acked.
+        epoch: EpochId,
+    },
+    /// The Byzantine participant signs Vote(e, h, candidate = rank[k], failed = rank[..k]).
+    ByzantineVote {
+        /// The epoch e.
+        epoch: EpochId,
+        /// |S|.
+        suspects: u8,
+    },
 }
 
 /// The succession-v2 model for one [`Config`].
@@ -98,7 +111,7 @@ impl Succession {
         } else {
             e.accepted | s.leave_acks(id, self.config.leave_ack)
         };
-        has_majority(acks, s.parent_roster(id))
+        s.stable_with(acks, id, &self.config)
     }
 
     /// R4's quorum for candidate `c` at epoch `id` with suspected set S_k.
@@ -122,8 +135,37 @@ impl Succession {
         }
     }
 
+    fn byzantine_actions(&self, s: &State, m: Pid, out: &mut Vec<Action>) {
+        for (x, e) in s.epochs.iter().enumerate() {
+            let x = x as EpochId;
+            if has(s.parent_roster(x), m) && !has(e.accepted, m) {
+                out.push(Action::ByzantineAck { epoch: x });
+            }
+            if !has(e.roster, m) {
+                continue;
+            }
+            for k in 1..e.rank().len() as u8 {
+                let candidate = e.successor(k);
+                let votes = e.votes.get(usize::from(k)).copied().unwrap_or(0);
+                if candidate.is_some_and(|c| c != m) && !has(e.suspected(k), m) && !has(votes, m) {
+                    out.push(Action::ByzantineVote {
+                        epoch: x,
+                        suspects: k,
+                    });
+                }
+            }
+        }
+    }
+
     fn enabled_actions(&self, s: &State, out: &mut Vec<Action>) {
+        let byzantine = self.config.byzantine_pid();
+        if let Some(m) = byzantine {
+            self.byzantine_actions(s, m, out);
+        }
         for p in 0..s.parts.len() as Pid {
+            if Some(p) == byzantine {
+                continue;
+            }
             let Some((id, k, voted_out)) = self.at(s, p) else {
                 continue;
             };
@@ -174,7 +216,7 @@ impl Succession {
             Kind::Remove(r) => bit(r),
             Kind::Failover(set) => set,
         };
-        let parent_stable = s.is_stable(parent, self.config.leave_ack);
+        let parent_stable = s.is_stable(parent, &self.config);
         let new = Epoch {
             number: e.number.saturating_add(1),
             parent: Some(parent),
@@ -237,8 +279,17 @@ impl Succession {
                 move_to(s, member, Status::Ended);
             }
             Action::Crash { leader } => move_to(s, leader, Status::Crashed),
+            Action::ByzantineAck { epoch } => {
+                let m = self.config.byzantine_pid()?;
+                s.epochs.get_mut(usize::from(epoch))?.accepted |= bit(m);
+            }
+            Action::ByzantineVote { epoch, suspects } => {
+                let m = self.config.byzantine_pid()?;
+                let e = s.epochs.get_mut(usize::from(epoch))?;
+                *e.votes.get_mut(usize::from(suspects))? |= bit(m);
+            }
         }
-        s.record_stability(self.config.leave_ack);
+        s.record_stability(&self.config);
         Some(())
     }
 }

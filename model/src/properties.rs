@@ -2,7 +2,7 @@
 //! model is not vacuous.
 
 use crate::model::Succession;
-use crate::state::{EpochId, Kind, State};
+use crate::state::{EpochId, Kind, Pid, State};
 use stateright::Property;
 
 /// P1 for a leader's Remove commit X of R, once X is stable: every epoch numbered beyond X
@@ -15,6 +15,9 @@ pub const P1_FAILOVER: &str = "P1 failover removal is durable";
 /// P1's "in particular" read literally: once X is stable, R is in the roster of *no* epoch created
 /// afterwards, whatever its number (also on an older branch). Does not hold: see the README.
 pub const P1_LITERAL: &str = "P1 literal: no keys for R in any later epoch";
+/// P1 for the removal of the Byzantine participant only (with [`crate::Config::byzantine`]):
+/// once its removal is stable it is in no epoch numbered at or beyond it created afterwards.
+pub const P1_BYZANTINE: &str = "P1 removal of the Byzantine member is durable";
 /// P2: no two stable commits for one epoch number.
 pub const P2_ONE_STABLE: &str = "P2 one stable commit per epoch number";
 /// P2: every commit's parent is stable.
@@ -34,6 +37,12 @@ pub fn all() -> Vec<Property<Succession>> {
         Property::always(P1_REMOVAL, |_, s| removal_durable(s, Scope::Removals)),
         Property::always(P1_FAILOVER, |_, s| removal_durable(s, Scope::Failovers)),
         Property::always(P1_LITERAL, |_, s| removal_durable(s, Scope::Literal)),
+        Property::always(P1_BYZANTINE, |m: &Succession, s| {
+            match m.config.byzantine_pid() {
+                Some(b) => removal_durable(s, Scope::RemovalOf(b)),
+                None => true,
+            }
+        }),
         Property::always(P2_ONE_STABLE, |_, s| one_stable_per_number(s)),
         Property::always(P2_PARENT_STABLE, |_, s: &State| {
             s.epochs.iter().all(|e| e.parent_stable_at_creation)
@@ -70,6 +79,8 @@ enum Scope {
     Failovers,
     /// Both; later epochs of any number.
     Literal,
+    /// Remove commits of this participant; later epochs numbered >= X.
+    RemovalOf(Pid),
 }
 
 /// P1: once a commit X removing R is stable, (a) every epoch numbered beyond X descends from X,
@@ -77,10 +88,11 @@ enum Scope {
 /// roster (R would get its keys).
 fn removal_durable(s: &State, scope: Scope) -> bool {
     s.epochs.iter().enumerate().all(|(x, ex)| {
-        let relevant = match ex.kind {
-            Kind::Remove(_) => scope != Scope::Failovers,
-            Kind::Failover(_) => scope != Scope::Removals,
-            Kind::Create => false,
+        let relevant = match (ex.kind, scope) {
+            (Kind::Remove(_), Scope::Removals | Scope::Literal) => true,
+            (Kind::Remove(r), Scope::RemovalOf(b)) => r == b,
+            (Kind::Failover(_), Scope::Failovers | Scope::Literal) => true,
+            _ => false,
         };
         let Some(since) = ex.stable_since else {
             return true;
@@ -92,7 +104,7 @@ fn removal_durable(s: &State, scope: Scope) -> bool {
             let beyond_ok =
                 ey.number <= ex.number || s.is_ancestor_or_self(x as EpochId, y as EpochId);
             let covered = match scope {
-                Scope::Removals => ey.number >= ex.number,
+                Scope::Removals | Scope::RemovalOf(_) => ey.number >= ex.number,
                 // The voted-out leader may still make one sibling of X (same number) on the
                 // parent: it cannot know it was voted out. It cannot grow (checked above).
                 Scope::Failovers => ey.number > ex.number,

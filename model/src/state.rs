@@ -3,7 +3,7 @@
 //! Participant sets are `u8` bitmasks (bit `p` = participant `p`). Epochs are stored in creation
 //! order, so an epoch's index also tells what was created before it.
 
-use crate::config::{LeaveAck, MAX_PARTICIPANTS};
+use crate::config::{Config, LeaveAck, MAX_PARTICIPANTS, RemovedAcks};
 
 /// A participant id, `0..N`.
 pub type Pid = u8;
@@ -210,23 +210,35 @@ impl State {
         acks
     }
 
-    /// Stable in the sense of the properties: acks for `id` (acceptances, leaves counted as R1
-    /// says) from a majority of roster(parent). Epoch 1 is stable at once.
-    pub fn is_stable(&self, id: EpochId, rule: LeaveAck) -> bool {
+    /// R2's count: whether `acks` (from any participants) make `id` stable — a majority of
+    /// roster(parent), or of roster(parent) minus the removed with [`RemovedAcks::Exclude`].
+    /// Epoch 1 is stable at once (roster(0) is empty).
+    pub fn stable_with(&self, acks: Set, id: EpochId, config: &Config) -> bool {
         let Some(e) = self.epoch(id) else {
             return false;
         };
-        has_majority(
-            e.accepted | self.leave_acks(id, rule),
-            self.parent_roster(id),
-        )
+        let mut roster = self.parent_roster(id);
+        if config.removed_acks == RemovedAcks::Exclude {
+            roster &= !e.removed();
+        }
+        has_majority(acks, roster)
+    }
+
+    /// Stable in the sense of the properties and of R2 (with every ack delivered): acks for `id`
+    /// (acceptances, and Leaves as R1 says) from a majority of roster(parent).
+    pub fn is_stable(&self, id: EpochId, config: &Config) -> bool {
+        let Some(e) = self.epoch(id) else {
+            return false;
+        };
+        let acks = e.accepted | self.leave_acks(id, config.leave_ack);
+        self.stable_with(acks, id, config)
     }
 
     /// After a step: record when epochs first became stable.
-    pub fn record_stability(&mut self, rule: LeaveAck) {
+    pub fn record_stability(&mut self, config: &Config) {
         let now = self.epochs.len() as u8;
         for id in 0..self.epochs.len() {
-            let stable = self.is_stable(id as EpochId, rule);
+            let stable = self.is_stable(id as EpochId, config);
             if let Some(e) = self.epochs.get_mut(id)
                 && stable
                 && e.stable_since.is_none()

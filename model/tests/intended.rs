@@ -88,3 +88,12 @@ fn literal_p1_fails_by_one_stale_commit() {
     let last = trace.last().expect("a last step");
     assert!(last.starts_with("creates epoch 2 #2 (A removes"), "{last}");
 }
+
+/// The proposed R2 fix for a Byzantine removed member (its ack does not count; the majority is
+/// of roster(e-1) minus the removed) keeps P1 and P2 for honest participants.
+#[test]
+fn excluding_removed_acks_keeps_the_rule() {
+    use conclave_model::config::RemovedAcks;
+    assert_rule_holds(Config::new(4, 4).with_removed_acks(RemovedAcks::Exclude));
+    assert_rule_holds(Config::new(5, 3).with_removed_acks(RemovedAcks::Exclude));
+}
