@@ -52,7 +52,7 @@ pub enum Action {
         /// The epoch acked.
         epoch: EpochId,
     },
-    /// The Byzantine participant signs Vote(e, h, candidate = rank[k], failed = rank[..k]).
+    /// The Byzantine participant signs `Vote(e, h, candidate = rank[k], failed = rank[..k])`.
     ByzantineVote {
         /// The epoch e.
         epoch: EpochId,

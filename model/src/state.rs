@@ -248,3 +248,63 @@ impl State {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn majorities() {
+        assert_eq!(maj(0), 0);
+        assert_eq!(maj(1), 1);
+        assert_eq!(maj(2), 2);
+        assert_eq!(maj(3), 2);
+        assert_eq!(maj(4), 3);
+        assert!(has_majority(0, 0), "void for an empty roster");
+        assert!(has_majority(0b0011, 0b0111));
+        assert!(
+            !has_majority(0b1001, 0b0111),
+            "only members of the roster count"
+        );
+    }
+
+    #[test]
+    fn rank_order_starts_with_the_leader() {
+        let mut s = State::initial(4);
+        let e = s.epochs.get_mut(0).expect("epoch 1");
+        e.leader = 2;
+        assert_eq!(e.rank(), vec![2, 0, 1, 3]);
+        assert_eq!(e.suspected(2), bit(2) | bit(0));
+        assert_eq!(e.successor(2), Some(1));
+        assert_eq!(e.successor(4), None);
+    }
+
+    #[test]
+    fn epoch_one_is_stable_and_a_child_needs_a_majority() {
+        let mut s = State::initial(4);
+        let config = Config::new(4, 3);
+        assert!(s.is_stable(0, &config));
+        let mut child = s.epochs.first().expect("epoch 1").clone();
+        child.parent = Some(0);
+        child.number = 2;
+        child.kind = Kind::Remove(3);
+        child.roster = 0b0111;
+        child.accepted = bit(0) | bit(3);
+        s.epochs.push(child);
+        assert!(!s.is_stable(1, &config), "A and D (removed): 2 of 4");
+        if let Some(e) = s.epochs.get_mut(1) {
+            e.accepted |= bit(1);
+        }
+        assert!(
+            s.is_stable(1, &config),
+            "A, B and D: 3 of 4, D's own ack counted"
+        );
+        let fixed = config.with_removed_acks(RemovedAcks::Exclude);
+        assert!(s.is_stable(1, &fixed), "A and B: 2 of {{A, B, C}}");
+        if let Some(e) = s.epochs.get_mut(1) {
+            e.accepted = bit(0) | bit(3);
+        }
+        assert!(!s.is_stable(1, &fixed), "A alone: 1 of 3");
+    }
+}
