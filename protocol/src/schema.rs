@@ -125,7 +125,15 @@ pub(crate) struct MessageDesc {
 
 impl MessageDesc {
     /// The position and description of field `number`, if the schema declares it.
+    #[inline]
     pub(crate) fn field(&self, number: u32) -> Option<(usize, &'static FieldDesc)> {
+        // Fast path: fields numbered 1, 2, 3... without gaps sit at `number - 1`.
+        let guess = usize::try_from(number).ok()?.checked_sub(1)?;
+        if let Some(f) = self.fields.get(guess)
+            && f.number == number
+        {
+            return Some((guess, f));
+        }
         let i = self
             .fields
             .binary_search_by_key(&number, |f| f.number)

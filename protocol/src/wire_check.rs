@@ -283,7 +283,19 @@ fn skip_unknown(wire: u8, buf: &mut &[u8]) -> Result<(), WireRule> {
 }
 
 /// Reads a varint of at most 10 bytes whose value fits in 64 bits.
+#[inline]
 fn read_varint(buf: &mut &[u8]) -> Result<u64, WireRule> {
+    // Fast path: one byte (tags and small values).
+    if let Some((&b, rest)) = buf.split_first()
+        && b < 0x80
+    {
+        *buf = rest;
+        return Ok(u64::from(b));
+    }
+    read_varint_slow(buf)
+}
+
+fn read_varint_slow(buf: &mut &[u8]) -> Result<u64, WireRule> {
     let mut value = 0u64;
     for i in 0..10u32 {
         let (&b, rest) = buf.split_first().ok_or(WireRule::Truncated)?;
