@@ -188,6 +188,9 @@ mod tests {
                 "{}",
                 m.name
             );
+            let last = m.fields.last().map_or(0, |f| f.number);
+            assert!(m.field(0).is_none() && m.field(last + 1).is_none());
+            assert!(m.field(u32::MAX).is_none());
             for f in m.fields {
                 assert_eq!(m.field(f.number).map(|(_, g)| g.name), Some(f.name));
                 assert!(f.max_count >= 1);
