@@ -2250,7 +2250,7 @@ fn oversized_and_truncated_messages_are_rejected() {
     // A small envelope whose length prefix claims gigabytes: rejected without allocating it.
     let huge = vec![0x12, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2, 3];
     assert_rejected(&mut w.s, "carol", huge, "huge length prefix", |e| {
-        matches!(e, MeetingError::Decode(DecodeError::Malformed { .. }))
+        matches!(e, MeetingError::Decode(DecodeError::Invalid { .. }))
     });
     // Every truncation of every message type is rejected (it breaks the single length-delimited
     // body of the Envelope) and changes nothing.

@@ -6,8 +6,7 @@ use conclave_protocol::limits::{
     MAX_PARTICIPANT_ID_LEN, MAX_SUITES, MIN_MEETING_ID_LEN, PROTOCOL_VERSION,
 };
 use conclave_protocol::v1::{Envelope, SignedMessage, SuiteKey, envelope::Body};
-use conclave_protocol::{MessageKind, decode_bounded, encode};
-use prost::Message;
+use conclave_protocol::{CheckedMessage, MessageKind, decode_bounded, encode};
 
 use super::MeetingError;
 use crate::hpke::check_public_key;
@@ -36,7 +35,7 @@ pub(crate) fn decode_envelope(bytes: &[u8]) -> Result<Body, MeetingError> {
 }
 
 /// Decodes the content of a signed message (no signature check).
-pub(crate) fn decode_content<M: Message + Default>(
+pub(crate) fn decode_content<M: CheckedMessage>(
     kind: MessageKind,
     signed: &SignedMessage,
 ) -> Result<M, MeetingError> {
