@@ -17,6 +17,7 @@ use conclave_core::{CipherSuite, IdentityKey, merkle};
 use rand_core::Rng;
 
 use super::report::{AttackReport, Detection};
+use super::round2::Round2;
 use super::{FrameAttack, MEETING_ID, Runner, VIDEO_STREAM};
 use crate::CliError;
 
@@ -51,6 +52,20 @@ pub enum AttackKind {
     /// Send control messages over MAX_ENVELOPE_SIZE, with lying length prefixes or truncated,
     /// and an oversized frame.
     Oversized,
+    /// Starve the leader's successor of the leader's messages past the failover timeout, then
+    /// heal (no failover without a quorum; no (key, nonce) sealed twice).
+    ForkNonce,
+    /// Cut off a member and a member the leader then removes for a long time (the removed
+    /// member never gets a later epoch; the minority elects no leader).
+    PartitionRemoved,
+    /// Send a member many near-MAX_ENVELOPE_SIZE commits for future epochs, inside and beyond
+    /// the buffering window (the buffer stays within MAX_PENDING_COMMIT_BYTES).
+    Memory,
+    /// Inject one unsigned commit for epoch + 2 at every member (no resync, no Welcome flood).
+    ForgedGap,
+    /// The leader leaves; drop only the handover commit on its way to the successor (the old
+    /// leader re-sends it: one leader, one security code).
+    DropHandover,
 }
 
 impl AttackKind {
@@ -69,6 +84,11 @@ impl AttackKind {
             AttackKind::StaleWelcome => "stale-welcome",
             AttackKind::FalseLeaderLeft => "false-leader-left",
             AttackKind::Oversized => "oversized",
+            AttackKind::ForkNonce => "fork-nonce",
+            AttackKind::PartitionRemoved => "partition-removed",
+            AttackKind::Memory => "memory",
+            AttackKind::ForgedGap => "forged-gap",
+            AttackKind::DropHandover => "drop-handover",
         }
     }
 
@@ -85,7 +105,7 @@ impl AttackKind {
             AttackKind::TamperFrame => &["Tampered"],
             AttackKind::ReplayFrame => &["Replayed", "TooOld"],
             AttackKind::RelabelFrame => &["Tampered", "UnknownSender", "OwnFrame"],
-            AttackKind::SplitView => &[],
+            _ => &[],
         }
     }
 
@@ -258,6 +278,7 @@ pub(crate) struct AttackState {
     codes_differ: Option<bool>,
     split_prevented: Option<bool>,
     leader_before: Option<String>,
+    round2: Option<Round2>,
 }
 
 impl AttackState {
@@ -276,11 +297,12 @@ impl AttackState {
             codes_differ: None,
             split_prevented: None,
             leader_before: None,
+            round2: Round2::new(kind, at),
         }
     }
 
     pub fn done(&self) -> bool {
-        self.finished
+        self.finished || self.round2.as_ref().is_some_and(Round2::done)
     }
 
     fn begin(&mut self, r: &mut Runner, text: String) {
@@ -314,7 +336,7 @@ impl AttackState {
     }
 
     /// Injects `payload` to `to` as the relay.
-    fn inject(r: &mut Runner, to: &str, payload: Vec<u8>) {
+    pub(super) fn inject(r: &mut Runner, to: &str, payload: Vec<u8>) {
         r.tap.borrow_mut().carried_bytes += payload.len() as u64;
         r.scanner
             .scan(&payload, || format!("a message the relay injected to {to}"));
@@ -337,6 +359,9 @@ impl AttackState {
 
     /// Advances the attack at the current virtual time.
     pub fn step(&mut self, r: &mut Runner) -> Result<(), CliError> {
+        if let Some(a) = self.round2.as_mut() {
+            return a.step(r);
+        }
         if self.finished || r.sim.now < self.at {
             return Ok(());
         }
@@ -816,6 +841,9 @@ impl AttackState {
 
     /// The attack's outcome.
     pub fn report(&self, r: &Runner) -> AttackReport {
+        if let Some(a) = &self.round2 {
+            return a.report(r, self.kind_description());
+        }
         let (a, b) = self.rejections;
         let b = if self.finished { b } else { r.rejections.len() };
         let rejected = &r.rejections[a.min(r.rejections.len())..b.min(r.rejections.len())];
@@ -887,6 +915,7 @@ impl AttackState {
             rejections: counts,
             evidence,
             notes,
+            metrics: BTreeMap::new(),
         }
     }
 
