@@ -466,11 +466,19 @@ impl Report {
         if let Some(a) = &self.attack {
             let _ = writeln!(o, "\nAttack {}: {}", a.kind, a.description);
             for d in &a.evidence {
-                let _ = writeln!(
-                    o,
-                    "  {:>7.3}s  {} rejected a {} from {}: {} [{}]",
-                    d.t, d.at, d.what, d.from, d.error, d.kind
-                );
+                let _ = if matches!(d.what.as_str(), "control message" | "frame") {
+                    writeln!(
+                        o,
+                        "  {:>7.3}s  {} rejected a {} from {}: {} [{}]",
+                        d.t, d.at, d.what, d.from, d.error, d.kind
+                    )
+                } else {
+                    writeln!(
+                        o,
+                        "  {:>7.3}s  {} ({}): {} [{}]",
+                        d.t, d.at, d.what, d.error, d.kind
+                    )
+                };
             }
             if !a.rejections.is_empty() {
                 let counts: Vec<String> = a

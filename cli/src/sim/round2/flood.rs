@@ -131,9 +131,9 @@ impl Round2Attack for Memory {
         f.metric("envelope_bytes", size as u64);
         Ok(Some(format!(
             "the relay sends {target} {} forged commits of {size} bytes (MAX_ENVELOPE_SIZE is \
-             {MAX_ENVELOPE_SIZE}) for epochs {} to {} ahead, then {} for epochs beyond the window \
-             of {window} (up to 2^62 ahead)",
-            self.in_window, 2, window, self.far
+             {MAX_ENVELOPE_SIZE}) for epochs 2 to {window} ahead, then {} for epochs beyond that \
+             window (up to 2^62 ahead)",
+            self.in_window, self.far
         )))
     }
 
