@@ -83,6 +83,8 @@ pub(crate) struct Round2 {
     findings: Findings,
     started: Option<Duration>,
     finished: bool,
+    /// When it finished (report seconds): the time of the verdict's evidence.
+    finished_t: f64,
     rejections: (usize, usize),
 }
 
@@ -104,6 +106,7 @@ impl Round2 {
             findings: Findings::default(),
             started: None,
             finished: false,
+            finished_t: 0.0,
             rejections: (0, 0),
         })
     }
@@ -132,6 +135,7 @@ impl Round2 {
             r.settle();
             self.rejections.1 = r.rejections.len();
             self.finished = true;
+            self.finished_t = r.t();
             let n = self.rejections.1.saturating_sub(self.rejections.0);
             r.note(
                 "attack",
@@ -179,7 +183,13 @@ impl Round2 {
                 error: x.error.clone(),
             });
         }
+        let shown_before = f.evidence.len();
         let own = self.started.is_some() && self.attack.verdict(r, &mut f);
+        if self.finished {
+            for d in f.evidence.iter_mut().skip(shown_before) {
+                d.t = self.finished_t;
+            }
+        }
         let ledger_clean = ledger_verdict(r, &mut f);
         if self.started.is_none() {
             f.notes
