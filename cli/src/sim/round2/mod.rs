@@ -21,6 +21,10 @@ use super::attack::{AttackKind, AttackState};
 use super::report::{AttackReport, Detection};
 use crate::CliError;
 
+/// Heartbeat intervals an attack waits for an agreed meeting with a leader before it gives up
+/// (and counts as not detected).
+const START_PATIENCE_INTERVALS: u32 = 20;
+
 /// What an attack found, shown in the report.
 #[derive(Debug, Default)]
 pub(crate) struct Findings {
@@ -122,6 +126,14 @@ impl Round2 {
             return Ok(());
         }
         let Some(started) = self.started else {
+            if r.sim.now >= self.at + r.config.heartbeat_interval * START_PATIENCE_INTERVALS {
+                self.finished = true;
+                r.note(
+                    "attack",
+                    format!("ATTACK {}: never started", self.kind.name()),
+                );
+                return Ok(());
+            }
             let rejections = r.rejections.len();
             if let Some(text) = self.attack.start(r, &mut self.findings)? {
                 self.started = Some(r.sim.now);
