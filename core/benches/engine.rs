@@ -91,6 +91,7 @@ fn announcement(rng: &mut ChaCha20Rng, hpke_public: &[u8]) -> Vec<u8> {
             public_key: hpke_public.to_vec(),
         }],
         liveness_nonce: nonce.to_vec(),
+        recent_heartbeat: vec![],
     };
     let content = encode(&a);
     let signature = id.sign(labels::ANNOUNCEMENT, &content).to_vec();

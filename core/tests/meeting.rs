@@ -211,13 +211,14 @@ fn lock_refuses_new_identities_but_admits_known_ones() {
     assert!(!s.participants["eve"].is_active());
     assert!(s.rejections.iter().any(|r| r.at == "alice"
         && matches!(&r.error, MeetingError::Refused { participant, .. } if participant == "eve")));
-    // Bob rejoins with the same identity: admitted although locked.
+    // Bob rejoins with the same identity: admitted although locked, once his announcement
+    // references a heartbeat he heard (ANN-10).
     s.join_with(
         "bob",
         IdentityKey::from_secret_bytes(bob_secret.as_ref()).unwrap(),
     )
     .unwrap();
-    s.settle();
+    s.advance(sec(11), sec(1));
     assert!(s.participants["bob"].is_active());
     assert_converged(&s);
 }

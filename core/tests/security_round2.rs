@@ -232,7 +232,15 @@ fn future_commit(s: &S, to: &str, ahead: u64, padding: usize) -> Vec<u8> {
         leader_leaf: 0,
         reason: CommitReason::Rotation as i32,
         removes: vec![],
-        adds: vec![],
+        // Padding that decodes as one (unverified) add of `padding` bytes.
+        adds: if padding > 0 {
+            vec![pb::Add {
+                leaf: 1,
+                announcement: vec![0; padding],
+            }]
+        } else {
+            vec![]
+        },
         locked: false,
         leaf_count: 4,
         updates_root: vec![0; 32],
@@ -248,7 +256,7 @@ fn future_commit(s: &S, to: &str, ahead: u64, padding: usize) -> Vec<u8> {
                 signature: vec![1; 64],
             }),
             updates: vec![],
-            proof: vec![vec![0; 32]; padding / 34],
+            proof: vec![],
         })),
     })
 }

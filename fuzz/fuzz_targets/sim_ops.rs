@@ -31,8 +31,11 @@ use std::time::Duration;
 
 use arbitrary::Arbitrary;
 use conclave_core::frame::{FrameConfig, FrameCrypto};
-use conclave_core::meeting::{Meeting, MeetingConfig};
+use conclave_core::meeting::{
+    MAX_PENDING_COMMIT_BYTES, MAX_PENDING_WELCOMES, Meeting, MeetingConfig,
+};
 use conclave_core::protocol::encode;
+use conclave_core::protocol::limits::MAX_ENVELOPE_SIZE;
 use conclave_core::protocol::v1::{self as pb, envelope::Body};
 use conclave_core::sim::{InFlight, Ledger, Sim, TapAction};
 use libfuzzer_sys::fuzz_target;
@@ -71,15 +74,24 @@ enum Op {
     /// Run timers now.
     Tick,
     /// Cut the participants in `mask` off from the others for 1..=120 s, then heal.
-    Partition { mask: u8, secs: u8 },
+    Partition {
+        mask: u8,
+        secs: u8,
+    },
     /// Drop every message of the leader to one participant for 1..=120 s.
-    Starve { who: u8, secs: u8 },
+    Starve {
+        who: u8,
+        secs: u8,
+    },
     /// Crash the leader (it never runs again).
     Crash,
     /// Hold every message in flight back for 3..=60 s (past the switch-over), then deliver.
     Delay(u8),
     /// Inject an unsigned commit for a far-future epoch at one participant.
-    FarFuture { to: u8, ahead: u16 },
+    FarFuture {
+        to: u8,
+        ahead: u16,
+    },
     /// Encrypt a frame at one participant and decrypt it at another.
     Frame {
         from: u8,
@@ -529,7 +541,8 @@ fn advance(s: &mut S, spent: &mut u64, d: u64, ledger: &mut Ledger) {
     }
 }
 
-/// Records what everyone holds and seals a frame per sender; any violation is a crash.
+/// Records what everyone holds and seals a frame per sender; any violation is a crash. Also
+/// checks the byte budget of unverified input every participant holds (spec/README.md).
 fn observe(s: &S, ledger: &mut Ledger) {
     ledger.observe(s);
     ledger.seal_frames(s);
@@ -538,6 +551,14 @@ fn observe(s: &S, ledger: &mut Ledger) {
         "confidentiality invariant broken: {:#?}",
         ledger.violations
     );
+    let budget = MAX_PENDING_COMMIT_BYTES + MAX_PENDING_WELCOMES * MAX_ENVELOPE_SIZE;
+    for (id, m) in &s.participants {
+        assert!(
+            m.buffered_bytes() <= budget,
+            "{id} holds {} bytes of unverified input (budget {budget})",
+            m.buffered_bytes()
+        );
+    }
 }
 
 /// An unsigned commit envelope for `epoch` (the relay cannot sign).

@@ -25,6 +25,7 @@ pub(crate) const REPEATED_LIMITS: &[(&str, &str, usize)] = &[
     ("GroupInfo", "roster", MAX_PARTICIPANTS),
     ("HeartbeatBundle", "echoes", MAX_PARTICIPANTS),
     ("HeartbeatBundle", "proof", MAX_PROOF_HASHES),
+    ("FailoverVote", "failed_leaves", MAX_PARTICIPANTS),
 ];
 
 /// The count limit of repeated field `message.field` (evaluated at compile time by the

@@ -144,6 +144,16 @@ pub enum MeetingError {
         /// Why.
         reason: String,
     },
+    /// A rejoin announcement (an identity the leader has pinned) that does not reference one of
+    /// the leader's recent heartbeats sent since the identity's last admission or departure:
+    /// a replay, or a rejoiner that has not heard a heartbeat yet (it retries with one).
+    #[error(
+        "announcement from {participant} is a replayed or stale rejoin: it does not reference a recent heartbeat"
+    )]
+    Replayed {
+        /// The participant id.
+        participant: String,
+    },
     /// The message is not expected in the current state.
     #[error("unexpected {message}: {reason}")]
     Unexpected {

@@ -8,7 +8,9 @@
 //! call `handle_timeout` next. Time is a [`Duration`] since any origin the caller chooses (it
 //! must not go backwards); randomness is the caller's [`CryptoRng`].
 
+mod admission;
 mod error;
+mod pins;
 mod quorum;
 mod roster;
 mod wire;
@@ -28,7 +30,12 @@ use conclave_protocol::{MessageKind, decode_bounded, encode};
 use rand_core::CryptoRng;
 use subtle::ConstantTimeEq;
 
+pub use admission::{
+    AdmissionPolicy, JOIN_REQUEST_TIMEOUT, JoinRefusal, MAX_JOIN_REQUEST_BYTES, MAX_JOIN_REQUESTS,
+    REJOIN_FRESHNESS_HEARTBEATS,
+};
 pub use error::MeetingError;
+pub use pins::{MAX_PINNED_IDENTITIES, MAX_REMOVED_IDENTITIES, PinTable};
 pub use wire::{check_meeting_id, check_participant_id};
 
 use crate::frame::{FrameConfig, FrameCrypto};
@@ -65,8 +72,6 @@ pub const STABILITY_TIMEOUT_INTERVALS: u32 = 6;
 pub const MAX_PENDING_ANNOUNCEMENTS: usize = 256;
 /// Most Welcomes buffered while their commit is missing.
 pub const MAX_PENDING_WELCOMES: usize = 2;
-/// Most distinct identities a meeting pins over its lifetime.
-pub const MAX_PINNED_IDENTITIES: usize = 4 * MAX_PARTICIPANTS;
 /// Most queued outgoing messages and events before the oldest are dropped.
 pub const MAX_QUEUE: usize = 65_536;
 /// Largest decrypted `PathSecrets` (a leaf and 15 path keys need about 600 bytes).
@@ -107,6 +112,9 @@ pub struct MeetingConfig {
     /// application as [`SealJob`]s ([`Meeting::poll_seal_job`]) instead of sealing them inline,
     /// so it can spread them over its threads. The engine itself never starts threads.
     pub offload_rebuild_sealing: bool,
+    /// Who the leader admits (`spec/state-machine.md` ANN-12): automatically, on the
+    /// application's decision ([`Event::JoinRequested`], [`Meeting::admit`]), or an allow-list.
+    pub admission: AdmissionPolicy,
 }
 
 impl Default for MeetingConfig {
@@ -123,6 +131,7 @@ impl Default for MeetingConfig {
             suites: CipherSuite::ALL.to_vec(),
             require_post_quantum: false,
             offload_rebuild_sealing: false,
+            admission: AdmissionPolicy::Automatic,
         }
     }
 }
@@ -238,6 +247,25 @@ pub enum Event {
     SuiteRefused {
         /// The suite id offered.
         suite: u32,
+    },
+    /// Leader, [`AdmissionPolicy::Manual`]: a participant asks to join. Answer with
+    /// [`Meeting::admit`] or [`Meeting::deny`] within `JOIN_REQUEST_TIMEOUT`.
+    JoinRequested {
+        /// Its id.
+        participant_id: String,
+        /// Its identity fingerprint, rendered.
+        fingerprint: String,
+        /// The suite id the meeting would use with it (a classical-only joiner moves a
+        /// post-quantum meeting to suite 1).
+        suite: u32,
+    },
+    /// Leader: a participant's announcement was refused by the admission rules (not reported
+    /// for replayed announcements, which are only rejected).
+    JoinRefused {
+        /// The id it asked for.
+        participant_id: String,
+        /// Why.
+        reason: JoinRefusal,
     },
     /// This participant was removed, or left.
     Ended {
@@ -455,6 +483,7 @@ pub struct Meeting {
     seal_jobs: VecDeque<SealJob>,
     outbox: VecDeque<Transmit>,
     events: VecDeque<Event>,
+    admission: admission::Admission,
 }
 
 impl core::fmt::Debug for Meeting {
@@ -481,6 +510,7 @@ fn check_config(config: &MeetingConfig) -> Result<(), MeetingError> {
             ),
         });
     }
+    admission::check_policy(&config.admission)?;
     let mut ids: Vec<u32> = config.suites.iter().map(|s| s.id()).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -552,6 +582,7 @@ impl Meeting {
                 })
                 .collect(),
             liveness_nonce: nonce.to_vec(),
+            recent_heartbeat: vec![],
         };
         let signed = wire::sign(&identity, labels::ANNOUNCEMENT, encode(&ann));
         let own_announcement = encode(&signed);
@@ -592,6 +623,7 @@ impl Meeting {
             seal_jobs: VecDeque::new(),
             outbox: VecDeque::new(),
             events: VecDeque::new(),
+            admission: admission::Admission::default(),
         })
     }
 
@@ -647,9 +679,9 @@ impl Meeting {
         let content = encode(&commit);
         let th = transcript_next(&m.transcript_hash, &content);
         let signed = wire::sign(&m.identity, labels::COMMIT, content);
-        m.roster
+        m.admission
             .pins
-            .insert(ann.participant_id.clone(), ann.identity.clone());
+            .admit(&ann.participant_id, &ann.identity, 1);
         m.roster.members.insert(
             0,
             Member {
@@ -695,11 +727,7 @@ impl Meeting {
             Role::Member(Box::new(member)),
             Phase::Joining,
         )?;
-        let signed: SignedMessage = decode_bounded(
-            MessageKind::SignedMessage,
-            &m.own_announcement,
-            conclave_protocol::limits::MAX_ANNOUNCEMENT_SIZE,
-        )?;
+        let signed = m.announcement_to_send()?;
         m.push_transmit(
             Destination::Leader,
             wire::envelope(Body::Announcement(signed)),
@@ -907,17 +935,34 @@ impl Meeting {
 
     // ----- actions -----
 
-    /// Leader: removes a participant in the next commit.
+    /// Leader: removes a participant in the next commit. The removal is durable (ANN-11): the
+    /// identity is refused, locked or not, until [`Meeting::admit`] lifts it. An id that is not
+    /// present but pinned (it left) is refused the same way, without a commit.
     pub fn remove(&mut self, participant_id: &str, now: Duration) -> Result<(), MeetingError> {
-        let leaf = self
-            .roster
-            .leaf_of(participant_id)
-            .ok_or_else(|| MeetingError::UnknownParticipant(participant_id.to_string()))?;
+        self.leader_mut("remove participants")?;
+        let Some(leaf) = self.roster.leaf_of(participant_id) else {
+            let identity = self
+                .admission
+                .pins
+                .pinned(participant_id)
+                .cloned()
+                .ok_or_else(|| MeetingError::UnknownParticipant(participant_id.to_string()))?;
+            self.admission
+                .pins
+                .refuse(participant_id, &identity, JoinRefusal::Removed);
+            return Ok(());
+        };
         if leaf == self.own_leaf {
             return Err(MeetingError::Invalid {
                 message: "remove",
                 reason: "the leader cannot remove itself; use leave".into(),
             });
+        }
+        if let Some(m) = self.roster.get(leaf) {
+            let identity = m.announcement.identity.clone();
+            self.admission
+                .pins
+                .refuse(participant_id, &identity, JoinRefusal::Removed);
         }
         let delay = self.config.commit_delay;
         let l = self.leader_mut("remove participants")?;
@@ -1062,14 +1107,10 @@ impl Meeting {
             Phase::Ended => return Ok(()),
             Phase::Joining => {
                 if now >= self.join_sent_at + self.config.heartbeat_interval {
-                    // No Welcome yet: announce again (same bytes; the leader resends the
-                    // Welcome if it already admitted us).
+                    // No Welcome yet: announce again (with the newest heartbeat heard, ANN-10;
+                    // the leader resends the Welcome if it already admitted us).
                     self.join_sent_at = now;
-                    let signed: SignedMessage = decode_bounded(
-                        MessageKind::SignedMessage,
-                        &self.own_announcement,
-                        conclave_protocol::limits::MAX_ANNOUNCEMENT_SIZE,
-                    )?;
+                    let signed = self.announcement_to_send()?;
                     self.push_transmit(
                         Destination::Leader,
                         wire::envelope(Body::Announcement(signed)),
@@ -1680,130 +1721,6 @@ impl Meeting {
         }
     }
 
-    fn on_announcement<R: CryptoRng + ?Sized>(
-        &mut self,
-        signed: SignedMessage,
-        now: Duration,
-        rng: &mut R,
-    ) -> Result<(), MeetingError> {
-        if !self.is_leader() {
-            return Ok(()); // Not for us; relays may broadcast.
-        }
-        let bytes = encode(&signed);
-        let ann = parse_announcement(&bytes, &self.meeting_id)?;
-        let mut replaces = None;
-        if let Some(leaf) = self.roster.leaf_of(&ann.participant_id) {
-            let same_bytes = self
-                .roster
-                .get(leaf)
-                .is_some_and(|m| m.announcement.bytes == ann.bytes);
-            if same_bytes {
-                // Admitted already but the joiner did not get its Welcome: send it again.
-                if !self.answer_allowed(leaf, now) {
-                    return Ok(());
-                }
-                let w = self.make_welcome(leaf, ann.nonce, true, rng)?;
-                self.push_transmit(Destination::Participant(ann.participant_id), w);
-                return Ok(());
-            }
-            let same_identity = self
-                .roster
-                .pins
-                .get(&ann.participant_id)
-                .is_some_and(|p| *p == ann.identity);
-            if same_identity && leaf != self.own_leaf {
-                // The same device rejoined with fresh keys: replace its old leaf.
-                replaces = Some(leaf);
-            }
-        }
-        self.check_admission(&ann, replaces.as_slice())?;
-        let delay = self.config.commit_delay;
-        let max = self.config.max_participants;
-        let present = self.roster.members.len();
-        let Role::Leader(l) = &mut self.role else {
-            return Ok(());
-        };
-        if l.pending_adds
-            .iter()
-            .any(|p| p.participant_id == ann.participant_id)
-        {
-            return Ok(()); // duplicate delivery of a queued announcement
-        }
-        if l.pending_adds.len() >= MAX_PENDING_ANNOUNCEMENTS {
-            return Err(MeetingError::Refused {
-                participant: ann.participant_id,
-                reason: format!("{MAX_PENDING_ANNOUNCEMENTS} announcements already queued"),
-            });
-        }
-        if present + l.pending_adds.len() >= max + usize::from(replaces.is_some()) {
-            return Err(MeetingError::Full(max));
-        }
-        if let Some(old) = replaces {
-            l.pending_removes.insert(old, RemovalReason::Left);
-        }
-        l.pending_adds.push(ann);
-        l.commit_due.get_or_insert(now + delay);
-        Ok(())
-    }
-
-    /// Admission rules for a new member: unique participant id among present members (after
-    /// `removed`), identity pinning, lock state.
-    fn check_admission(
-        &self,
-        ann: &ValidAnnouncement,
-        removed: &[u32],
-    ) -> Result<(), MeetingError> {
-        let refuse = |reason: String| MeetingError::Refused {
-            participant: ann.participant_id.clone(),
-            reason,
-        };
-        if let Some(leaf) = self.roster.leaf_of(&ann.participant_id)
-            && !removed.contains(&leaf)
-        {
-            return Err(refuse(
-                "a participant with this id is already present".into(),
-            ));
-        }
-        match self.roster.pins.get(&ann.participant_id) {
-            Some(pinned) if pinned != &ann.identity => {
-                return Err(refuse(format!(
-                    "identity {} differs from the identity {} this id joined with",
-                    ann.identity.fingerprint_string(),
-                    pinned.fingerprint_string()
-                )));
-            }
-            Some(_) => {}
-            None => {
-                if self.locked {
-                    return Err(refuse("the meeting is locked to new identities".into()));
-                }
-                if self.roster.pins.len() >= MAX_PINNED_IDENTITIES {
-                    return Err(refuse(
-                        "the meeting has admitted too many identities".into(),
-                    ));
-                }
-            }
-        }
-        let members = self
-            .roster
-            .members
-            .iter()
-            .filter(|(l, _)| !removed.contains(l))
-            .map(|(_, m)| &m.announcement);
-        match negotiate_suite(members.chain(std::iter::once(ann))) {
-            None => Err(refuse(
-                "shares no cipher suite with the meeting's members".into(),
-            )),
-            Some(s) if self.config.require_post_quantum && !s.is_post_quantum() => {
-                Err(refuse(format!(
-                    "supports no post-quantum suite, which this meeting requires (suite {})",
-                    s.id()
-                )))
-            }
-            Some(_) => Ok(()),
-        }
-    }
-
     /// Verifies a message signed by the present member at `leaf` (the leader, for the leader's
     /// messages); returns its admission epoch.
     fn verify_member(
@@ -2026,26 +1943,13 @@ impl Meeting {
         } else {
             l.pending_removes.clear();
         }
-        // STB-4: a commit other than a failover removes at most floor((n - 1) / 2) members that
-        // did not leave without voting (their Leave acknowledges for them); the rest wait for
-        // the next commit.
+        // STB-4: a commit other than a failover removes at most floor(n / 2) of the n members;
+        // the rest wait for the next commit (so the members it keeps can make it stable).
         if votes.is_empty() {
-            let max = self.roster.members.len().saturating_sub(1) / 2;
-            let mut silent = 0usize;
-            let mut kept_back = Vec::new();
-            removes.retain(|(leaf, reason)| {
-                let admitted = self.roster.get(*leaf).map_or(0, |m| m.admitted_epoch);
-                if l.left.contains(&(*leaf, admitted)) {
-                    return true;
-                }
-                silent += 1;
-                if silent > max {
-                    kept_back.push((*leaf, *reason));
-                    return false;
-                }
-                true
-            });
-            l.pending_removes.extend(kept_back);
+            let max = self.roster.members.len() / 2;
+            for (leaf, reason) in removes.split_off(max.min(removes.len())) {
+                l.pending_removes.insert(leaf, reason);
+            }
         }
         let removed_leaves: Vec<u32> = removes.iter().map(|(l, _)| *l).collect();
         // Re-check admissions against the roster as it will be.
@@ -2197,9 +2101,16 @@ impl Meeting {
             }
             let mut stability = quorum::Stability::new(epoch, now, previous);
             stability.ack(self.own_leaf, own_admitted, epoch);
-            // Members of the previous roster that left without voting acknowledge for
+            // Kept members of the previous roster that left without voting acknowledge for
             // themselves; the others must answer.
-            l.left.retain(|k| previous_members.contains(k));
+            let kept: BTreeSet<(u32, u64)> = self
+                .roster
+                .members
+                .iter()
+                .map(|(leaf, m)| (*leaf, m.admitted_epoch))
+                .filter(|k| previous_members.contains(k))
+                .collect();
+            l.left.retain(|k| kept.contains(k));
             for &(leaf, admitted) in &l.left {
                 stability.ack(leaf, admitted, epoch);
             }
@@ -2432,6 +2343,8 @@ impl Meeting {
         };
         let content = encode(&hb);
         l.prev_hb_hash = crate::schedule::heartbeat_hash(&content);
+        self.admission
+            .heartbeat_sent(l.prev_hb_hash, self.epoch, now); // ANN-10
         let signed = wire::sign(&self.identity, labels::HEARTBEAT, content);
         let bundle = pb::HeartbeatBundle {
             heartbeat: Some(signed),
@@ -2446,6 +2359,7 @@ impl Meeting {
             proof: vec![],
         };
         self.push_transmit(Destination::All, wire::envelope(Body::Heartbeat(bundle)));
+        self.expire_join_requests(now);
         Ok(())
     }
 
@@ -3004,6 +2918,13 @@ impl Meeting {
         self.previous_roster_len = self.roster.members.len();
         for r in &commit.removes {
             if let Some(m) = self.roster.members.remove(&r.leaf) {
+                let (pid, identity) = (&m.announcement.participant_id, &m.announcement.identity);
+                self.admission.pins.depart(pid, epoch);
+                if r.reason == RemoveReason::Removed as i32 {
+                    self.admission
+                        .pins
+                        .refuse(pid, identity, JoinRefusal::Removed); // ANN-11
+                }
                 self.push_event(Event::ParticipantRemoved {
                     participant_id: m.announcement.participant_id,
                     reason: RemovalReason::from_wire(r.reason),
@@ -3011,9 +2932,9 @@ impl Meeting {
             }
         }
         for (ann, leaf) in admitted.iter().zip(&plan.added_leaves) {
-            self.roster
+            self.admission
                 .pins
-                .insert(ann.participant_id.clone(), ann.identity.clone());
+                .admit(&ann.participant_id, &ann.identity, epoch);
             self.push_event(Event::ParticipantAdded {
                 participant_id: ann.participant_id.clone(),
                 leaf: *leaf,
@@ -3171,6 +3092,7 @@ impl Meeting {
             });
         }
         let mut roster = Roster::default();
+        let mut ids = BTreeSet::new();
         let mut prev_leaf: Option<u32> = None;
         for e in &gi.roster {
             if prev_leaf.is_some_and(|p| p >= e.leaf) {
@@ -3190,15 +3112,12 @@ impl Meeting {
                     ),
                 });
             }
-            if roster.pins.contains_key(&ann.participant_id) {
+            if !ids.insert(ann.participant_id.clone()) {
                 return Err(MeetingError::Invalid {
                     message: "group info",
                     reason: format!("{} appears twice in the roster", ann.participant_id),
                 });
             }
-            roster
-                .pins
-                .insert(ann.participant_id.clone(), ann.identity.clone());
             roster.members.insert(
                 e.leaf,
                 Member {
@@ -3288,7 +3207,7 @@ impl Meeting {
         })?;
         if me.announcement.identity != *self.identity.public()
             || me.announcement.participant_id != self.participant_id
-            || (joining && me.announcement.bytes != self.own_announcement)
+            || (joining && !self.is_own_announcement(&me.announcement))
         {
             return Err(MeetingError::Invalid {
                 message: "welcome",
@@ -3321,6 +3240,12 @@ impl Meeting {
             r?
         };
         self.roster = roster;
+        self.admission
+            .pins
+            .sync_present(self.roster.members.values().map(|m| {
+                let a = &m.announcement;
+                (a.participant_id.as_str(), &a.identity, m.admitted_epoch)
+            }));
         self.occupancy = occupancy;
         self.previous_roster_len = gi.previous_roster_size as usize;
         if gi.leader_leaf != self.leader_leaf && !joining {
@@ -3420,7 +3345,8 @@ impl Meeting {
         now: Duration,
         rng: &mut R,
     ) -> Result<(), MeetingError> {
-        if !matches!(self.phase, Phase::Active) {
+        if matches!(self.phase, Phase::Joining) {
+            self.note_join_heartbeat(&bundle, now); // HB-1: only its hash, for the next announcement
             return Ok(());
         }
         let signed = bundle.heartbeat.as_ref().ok_or(MeetingError::Invalid {

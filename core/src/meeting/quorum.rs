@@ -235,7 +235,9 @@ pub(crate) struct Stability {
     pub epoch: u64,
     /// When the leader made it.
     pub since: Duration,
-    /// `majority(|roster(epoch - 1)|)`, to be reached among the members the commit kept.
+    /// `ceil(|roster(epoch - 1)| / 2)`, to be reached among the members the commit kept: with
+    /// at most `floor(n / 2)` removed (STB-4), that many kept members meet every majority of
+    /// the previous roster.
     pub needed: usize,
     /// Kept members of `roster(epoch - 1)`, as (leaf, admitted epoch), that acknowledged exactly
     /// this epoch state (or left without having voted).
@@ -255,13 +257,13 @@ impl Stability {
 
     /// Tracks epoch `epoch`, made at `now` from an epoch of `previous` members. Only members
     /// the commit kept can acknowledge it: a removed member that does not follow the protocol
-    /// could acknowledge and still vote (`model/README.md`); and since the majority is of the
-    /// whole previous roster, it meets every failover quorum of that epoch in a kept member.
+    /// could acknowledge and still vote (`model/README.md`). `ceil(n / 2)` kept members meet
+    /// every majority of the `n` previous members, removed ones included, in a kept member.
     pub fn new(epoch: u64, now: Duration, previous: usize) -> Self {
         Stability {
             epoch,
             since: now,
-            needed: majority(previous),
+            needed: previous - previous / 2,
             acked: BTreeSet::new(),
         }
     }

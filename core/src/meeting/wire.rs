@@ -138,6 +138,8 @@ pub(crate) struct ValidAnnouncement {
     /// (suite id, public key), ascending suite ids.
     pub hpke_keys: Vec<(u32, Vec<u8>)>,
     pub nonce: [u8; LIVENESS_NONCE_LEN],
+    /// `recent_heartbeat`: the `HeartbeatHash` of a heartbeat the joiner received, if any.
+    pub recent_heartbeat: Option<[u8; HASH_LEN]>,
 }
 
 impl ValidAnnouncement {
@@ -202,6 +204,11 @@ pub(crate) fn parse_announcement(
         keys.push((*suite, public_key.clone()));
     }
     let nonce = nonce24(M, &a.liveness_nonce)?;
+    let recent_heartbeat = if a.recent_heartbeat.is_empty() {
+        None
+    } else {
+        Some(hash32(M, "recent_heartbeat", &a.recent_heartbeat)?)
+    };
     verify(&identity, labels::ANNOUNCEMENT, &signed, M, || {
         a.participant_id.clone()
     })?;
@@ -211,5 +218,6 @@ pub(crate) fn parse_announcement(
         identity,
         hpke_keys: keys,
         nonce,
+        recent_heartbeat,
     })
 }
