@@ -188,7 +188,7 @@ fn help_describes_every_command() {
     }
 }
 
-const ATTACKS: [&str; 17] = [
+const ATTACKS: [&str; 20] = [
     "tamper-commit",
     "tamper-frame",
     "replay-commit",
@@ -206,6 +206,9 @@ const ATTACKS: [&str; 17] = [
     "memory",
     "forged-gap",
     "drop-handover",
+    "relay-member",
+    "stale-announcement",
+    "removed-rejoin",
 ];
 
 fn attack(kind: &str) -> Value {
@@ -388,4 +391,32 @@ fn attack_drop_handover() {
     assert!(metric(&r, "handover_resent") >= 1);
     assert_eq!(metric(&r, "most_leaders_at_once"), 1);
     assert_eq!(metric(&r, "codes_at_end"), 1);
+}
+
+#[test]
+fn attack_relay_member() {
+    let r = attack("relay-member");
+    assert!(rejections(&r, "Refused") >= 1);
+    assert!(metric(&r, "refused") >= 1);
+    assert_eq!(metric(&r, "admitted"), 0);
+    let members = r["agreement"]["final_members"].to_string();
+    assert!(!members.contains("mallory"), "{members}");
+}
+
+#[test]
+fn attack_stale_announcement() {
+    let r = attack("stale-announcement");
+    assert!(rejections(&r, "Replayed") >= 1);
+    assert_eq!(metric(&r, "replay_rejected"), 1);
+    assert_eq!(metric(&r, "member_unaffected"), 1);
+}
+
+#[test]
+fn attack_removed_rejoin() {
+    let r = attack_with("removed-rejoin", 4);
+    assert_eq!(metric(&r, "readmitted"), 0);
+    assert!(metric(&r, "refused_unlocked") >= 1);
+    assert!(metric(&r, "refused_locked") >= 1);
+    assert!(metric(&r, "replays_rejected") >= 1);
+    assert!(rejections(&r, "Refused") >= 2);
 }

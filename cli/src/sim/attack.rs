@@ -66,6 +66,15 @@ pub enum AttackKind {
     /// The leader leaves; drop only the handover commit on its way to the successor (the old
     /// leader re-sends it: one leader, one security code).
     DropHandover,
+    /// Register a participant of the relay's own (a fresh identity) in a meeting that admits an
+    /// allow-list of invited identities (refused).
+    RelayMember,
+    /// A member leaves and rejoins; replay its first announcement (refused as a replay, the
+    /// live member unaffected).
+    StaleAnnouncement,
+    /// The leader removes a member; it rejoins with its identity while its old announcements
+    /// are replayed, unlocked then locked (refused: removals are durable).
+    RemovedRejoin,
 }
 
 impl AttackKind {
@@ -89,6 +98,9 @@ impl AttackKind {
             AttackKind::Memory => "memory",
             AttackKind::ForgedGap => "forged-gap",
             AttackKind::DropHandover => "drop-handover",
+            AttackKind::RelayMember => "relay-member",
+            AttackKind::StaleAnnouncement => "stale-announcement",
+            AttackKind::RemovedRejoin => "removed-rejoin",
         }
     }
 

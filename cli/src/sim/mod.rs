@@ -367,6 +367,9 @@ impl Runner {
         r.sim.tap = Some(Box::new(move |m: &mut InFlight| {
             tap.borrow_mut().on_message(m)
         }));
+        if args.attack == Some(AttackKind::RelayMember) {
+            round2::allow_invitees(&mut r, args.participants as usize + 1);
+        }
         r
     }
 

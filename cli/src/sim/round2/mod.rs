@@ -1,12 +1,15 @@
 //! The attacks of security round 2 (`spec/security.md` section 1.6) in `conclave simulate
 //! --attack`: starving the successor, partitioning a removed member with a friend, filling the
-//! commit buffer, forging an epoch gap, dropping the handover commit.
+//! commit buffer, forging an epoch gap, dropping the handover commit, and the attacks on
+//! admission (a relay-registered participant, a replayed announcement, a removed member's
+//! rejoin).
 //!
 //! Each attack implements [`Round2Attack`]; [`Round2`] drives it from the runner's loop, keeps
 //! the evidence and builds the report. Whatever an attack's own verdict, the confidentiality
 //! ledger ([`conclave_core::sim::Ledger`], run over the whole simulation by the runner) must be
 //! clean for it to count as prevented.
 
+mod admission;
 mod flood;
 mod handover;
 mod partition;
@@ -20,6 +23,8 @@ use super::Runner;
 use super::attack::{AttackKind, AttackState};
 use super::report::{AttackReport, Detection};
 use crate::CliError;
+
+pub(crate) use admission::allow_invitees;
 
 /// Heartbeat intervals an attack waits for an agreed meeting with a leader before it gives up
 /// (and counts as not detected).
@@ -101,6 +106,9 @@ impl Round2 {
             AttackKind::Memory => Box::new(flood::Memory::default()),
             AttackKind::ForgedGap => Box::new(flood::ForgedGap::default()),
             AttackKind::DropHandover => Box::new(handover::DropHandover::default()),
+            AttackKind::RelayMember => Box::new(admission::RelayMember::default()),
+            AttackKind::StaleAnnouncement => Box::new(admission::StaleAnnouncement::default()),
+            AttackKind::RemovedRejoin => Box::new(admission::RemovedRejoin::default()),
             _ => return None,
         };
         Some(Self {
