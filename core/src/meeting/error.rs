@@ -69,7 +69,7 @@ pub enum MeetingError {
         epoch: u64,
     },
     /// A commit arrived ahead of one we are missing; it is buffered and a resync requested.
-    #[error("commit for epoch {epoch} arrived before epoch {expected}: buffered, resync requested")]
+    #[error("commit for epoch {epoch} arrived before epoch {expected}: buffered until the missing epoch arrives")]
     Gap {
         /// Its epoch.
         epoch: u64,
