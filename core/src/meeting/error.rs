@@ -68,8 +68,10 @@ pub enum MeetingError {
         /// The commit's epoch.
         epoch: u64,
     },
-    /// A commit arrived ahead of one we are missing; it is buffered and a resync requested.
-    #[error("commit for epoch {epoch} arrived before epoch {expected}: buffered until the missing epoch arrives")]
+    /// A commit arrived ahead of one we are missing; it is buffered (COM-5), nothing else.
+    #[error(
+        "commit for epoch {epoch} arrived before epoch {expected}: buffered until the missing epoch arrives"
+    )]
     Gap {
         /// Its epoch.
         epoch: u64,
