@@ -193,9 +193,10 @@ impl ConclaveError {
             FrameError::UnknownSender { .. }
             | FrameError::OwnFrame { .. }
             | FrameError::StreamLimit { .. } => ConclaveError::Rejected { reason },
-            FrameError::NoKeys | FrameError::NoOwnSender | FrameError::CounterExhausted { .. } => {
-                ConclaveError::NoKeys { reason }
-            }
+            FrameError::NoKeys
+            | FrameError::NoOwnSender
+            | FrameError::CounterExhausted { .. }
+            | FrameError::EpochRetired { .. } => ConclaveError::NoKeys { reason },
             FrameError::TooLarge { .. } | FrameError::InvalidConfig { .. } => {
                 ConclaveError::InvalidArgument { reason }
             }

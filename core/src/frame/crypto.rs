@@ -1,6 +1,6 @@
 //! [`FrameCrypto`]: epochs, sender keys, counters, replay windows and diagnostics.
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use core::time::Duration;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
@@ -243,6 +243,11 @@ impl<T> StreamTable<T> {
 /// The keys and state of one epoch.
 struct Epoch<B: AeadBackend> {
     number: u64,
+    /// Unique per install of this `FrameCrypto` (never reused), so that two installs of the same
+    /// epoch number are told apart by the send floor.
+    install_id: u64,
+    /// Whether this epoch object has passed the send-floor check (FR-SEND); set once.
+    sealing: AtomicBool,
     frame_secret: Secret<32>,
     send: StreamTable<SendStream<B>>,
     recv: StreamTable<RecvStream<B>>,
@@ -282,16 +287,50 @@ const NO_SENDER: u32 = u32::MAX;
 /// `MAX_TREE_LEAVES` senders × `MAX_STREAMS_PER_SENDER` streams); a receive stream is cached
 /// only once one of its frames authenticated, so forged frames allocate nothing.
 ///
-/// **Nonce uniqueness.** Send counters start at 0 in every epoch. Never install the same
-/// epoch's `frame_secret` in two `FrameCrypto` instances that send with the same sender index
-/// (for example after re-creating this object mid-epoch): both would reuse counters.
+/// **Nonce uniqueness (FR-SEND, `spec/frames.md`).** Within one `FrameCrypto`, no (key, nonce)
+/// is ever sealed twice, whatever the caller installs, clears and re-installs: a counter only
+/// grows within an epoch object, and an epoch object may start sealing only if its number is
+/// above every epoch number this `FrameCrypto` sealed under before (the *send floor*, kept for
+/// the object's lifetime and never reset by [`clear`](Self::clear)). An epoch dropped and
+/// installed again, or another branch's epoch with a number already used, is refused for
+/// sending with [`FrameError::EpochRetired`] (it still decrypts). Across instances the caller
+/// must still never install the same epoch's `frame_secret` in two `FrameCrypto` instances that
+/// send with the same sender index (for example after re-creating this object mid-epoch).
 pub struct FrameCrypto<B: AeadBackend = DefaultBackend> {
     config: FrameConfig,
     own_sender: AtomicU32,
     sender_bound: AtomicU32,
     epochs: ArcSwap<EpochSet<B>>,
-    install: Mutex<()>,
+    install: Mutex<SendFloor>,
     stats: Diagnostics,
+}
+
+/// The send floor (FR-SEND): the newest epoch sealed under and which install of it; guarded by
+/// the install lock. Also hands out install ids.
+#[derive(Debug, Default)]
+struct SendFloor {
+    /// `(epoch number, install id)` of the newest epoch object that started sealing.
+    sealed: Option<(u64, u64)>,
+    /// The next install id.
+    next_install: u64,
+}
+
+impl SendFloor {
+    /// Whether the epoch object `(number, install_id)` may start sealing; records it if so.
+    fn admit(&mut self, number: u64, install_id: u64) -> Result<(), FrameError> {
+        match self.sealed {
+            Some((floor, id)) if number < floor || (number == floor && install_id != id) => {
+                Err(FrameError::EpochRetired {
+                    epoch: number,
+                    floor,
+                })
+            }
+            _ => {
+                self.sealed = Some((number, install_id));
+                Ok(())
+            }
+        }
+    }
 }
 
 impl<B: AeadBackend> core::fmt::Debug for FrameCrypto<B> {
@@ -333,7 +372,7 @@ impl<B: AeadBackend> FrameCrypto<B> {
                 previous: None,
                 send: None,
             }),
-            install: Mutex::new(()),
+            install: Mutex::new(SendFloor::default()),
             stats: Diagnostics::default(),
         })
     }
@@ -445,10 +484,14 @@ impl<B: AeadBackend> FrameCrypto<B> {
         now: Duration,
         deferred: bool,
     ) -> Result<(), FrameError> {
-        let _guard = self.install.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = self.install.lock().unwrap_or_else(PoisonError::into_inner);
+        let install_id = guard.next_install;
+        guard.next_install = guard.next_install.saturating_add(1);
         let set = self.epochs.load();
         let new = Arc::new(Epoch {
             number: epoch,
+            install_id,
+            sealing: AtomicBool::new(false),
             frame_secret: frame_secret.clone(),
             send: StreamTable::new(),
             recv: StreamTable::new(),
@@ -595,8 +638,17 @@ impl<B: AeadBackend> FrameCrypto<B> {
     ) -> Result<usize, FrameError> {
         check_plaintext_len(plaintext.len())?;
         let sender = self.own_sender().ok_or(FrameError::NoOwnSender)?;
-        let set = self.epochs.load();
-        let epoch = set.send_epoch().ok_or(FrameError::NoKeys)?;
+        let mut set = self.epochs.load();
+        let mut epoch = set.send_epoch().ok_or(FrameError::NoKeys)?;
+        if let Err(e) = self.check_send_floor(epoch) {
+            // Another thread may have moved sending to a newer epoch since our snapshot: retry
+            // once with the newest snapshot before reporting the refusal.
+            set = self.epochs.load();
+            epoch = set.send_epoch().ok_or(FrameError::NoKeys)?;
+            if self.check_send_floor(epoch).is_err() {
+                return Err(e);
+            }
+        }
         let send = self.send_stream(epoch, sender, stream)?;
 
         let mut header = FrameHeader {
@@ -644,6 +696,47 @@ impl<B: AeadBackend> FrameCrypto<B> {
             stream,
             attempts: MAX_SEAL_ATTEMPTS,
         })
+    }
+
+    /// FR-SEND: lets `epoch` seal only if it is the epoch object already sealing or its number
+    /// is above every epoch sealed under before. One atomic load on the fast path.
+    fn check_send_floor(&self, epoch: &Epoch<B>) -> Result<(), FrameError> {
+        if epoch.sealing.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut floor = self.install.lock().unwrap_or_else(PoisonError::into_inner);
+        if epoch.sealing.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        floor.admit(epoch.number, epoch.install_id)?;
+        epoch.sealing.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Whether frames can be encrypted now: an own sender index and a send epoch that the send
+    /// floor (FR-SEND) allows.
+    pub fn can_encrypt(&self) -> bool {
+        if self.own_sender().is_none() {
+            return false;
+        }
+        let set = self.epochs.load();
+        let Some(epoch) = set.send_epoch() else {
+            return false;
+        };
+        if epoch.sealing.load(Ordering::Acquire) {
+            return true;
+        }
+        let floor = self.install.lock().unwrap_or_else(PoisonError::into_inner);
+        match floor.sealed {
+            Some((n, id)) => epoch.number > n || (epoch.number == n && epoch.install_id == id),
+            None => true,
+        }
+    }
+
+    /// The newest epoch number this object has sealed under (the send floor), if any.
+    pub fn send_floor(&self) -> Option<u64> {
+        let floor = self.install.lock().unwrap_or_else(PoisonError::into_inner);
+        floor.sealed.map(|(n, _)| n)
     }
 
     fn send_stream(

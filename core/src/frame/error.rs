@@ -116,6 +116,20 @@ pub enum FrameError {
         /// The current epoch.
         epoch: u64,
     },
+    /// Sealing under this epoch could repeat a (key, nonce): this `FrameCrypto` already sealed
+    /// under this epoch number with another key object (the epoch was dropped and installed
+    /// again, for example after a resync) or under a later epoch. Sending resumes with the next
+    /// epoch (`spec/frames.md` section 5, FR-SEND).
+    #[error(
+        "epoch {epoch} cannot be sent with again (this participant already sealed under epoch \
+         {floor}; reusing it could repeat a nonce); sending resumes with the next epoch"
+    )]
+    EpochRetired {
+        /// The epoch that was to be used for sending.
+        epoch: u64,
+        /// The newest epoch this `FrameCrypto` has sealed under.
+        floor: u64,
+    },
     /// A length is over its limit (plaintext over `MAX_FRAME_PLAINTEXT`, prefix over
     /// `MAX_CLEAR_PREFIX` or over the plaintext length).
     #[error("{what} is {len} bytes, over the limit of {max}")]

@@ -1268,7 +1268,10 @@ impl Meeting {
 
     /// Whether media may be sent now (false while the leader is silent or our view is stale).
     pub fn can_send(&self) -> bool {
-        self.sending && matches!(self.phase, Phase::Active) && self.send_epoch > 0
+        self.sending
+            && matches!(self.phase, Phase::Active)
+            && self.send_epoch > 0
+            && self.frames.can_encrypt()
     }
 
     fn send_now(&mut self, epoch: u64) {
