@@ -30,7 +30,8 @@ impl<B: AeadBackend> FrameCrypto<B> {
 
     /// Like [`encrypt_media`](Self::encrypt_media) but writes to `out` and returns the frame's
     /// length. `max_frame_len(frame.len())` bytes are always enough. Allocates nothing except for
-    /// AV1, whose canonical form is built in a new buffer.
+    /// a frame that is not in canonical form (AV1 always; H.264/H.265 with an access unit
+    /// delimiter or a repeated parameter set), which is built in a new buffer.
     pub fn encrypt_media_into(
         &self,
         codec: Codec,
@@ -39,18 +40,8 @@ impl<B: AeadBackend> FrameCrypto<B> {
         out: &mut [u8],
     ) -> Result<usize, FrameError> {
         check_len(frame.len())?;
-        if codec == Codec::Av1 {
-            let canonical = codec::av1_canonical(frame)?;
-            let layout = codec::layout(codec, &canonical)?;
-            return self.encrypt_layout(
-                stream,
-                &canonical,
-                &layout.clear,
-                layout.patch,
-                |_| true,
-                out,
-            );
-        }
+        let canonical = codec::canonical(codec, frame)?;
+        let frame = canonical.as_deref().unwrap_or(frame);
         let layout = codec::layout(codec, frame)?;
         self.encrypt_layout(
             stream,
@@ -84,8 +75,9 @@ impl<B: AeadBackend> FrameCrypto<B> {
     }
 
     /// Like [`decrypt_media`](Self::decrypt_media) but writes the codec frame to `out`.
-    /// `frame.len() - 16` bytes are always enough. An AV1 frame is brought to its canonical form
-    /// first (packetizers may add a temporal delimiter or size fields), in a new buffer.
+    /// `frame.len() - 16` bytes are always enough. An AV1, H.264 or H.265 frame is brought to its
+    /// canonical form first (depacketizers may add temporal delimiters, size fields, access unit
+    /// delimiters or copies of parameter sets), in a new buffer if it changes.
     pub fn decrypt_media_into(
         &self,
         codec: Codec,
@@ -93,13 +85,8 @@ impl<B: AeadBackend> FrameCrypto<B> {
         out: &mut [u8],
         now: Duration,
     ) -> Result<DecryptedInfo, FrameError> {
-        let canonical;
-        let frame = if codec == Codec::Av1 {
-            canonical = codec::av1_canonical(frame)?;
-            canonical.as_slice()
-        } else {
-            frame
-        };
+        let canonical = codec::canonical(codec, frame)?;
+        let frame = canonical.as_deref().unwrap_or(frame);
         // Check the room for a restored AV1 size field before the frame's counter is used up.
         let needed = frame.len().saturating_sub(TAG_LEN);
         if out.len() < needed.min(MAX_FRAME_PLAINTEXT) {

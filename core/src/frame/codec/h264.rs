@@ -44,6 +44,16 @@ pub(super) fn clear_len(unit: &[u8]) -> Result<usize, &'static str> {
     }
 }
 
+/// Whether `unit` is an access unit delimiter (type 9).
+pub(super) fn is_aud(unit: &[u8]) -> bool {
+    nal_type(unit) == Some(9)
+}
+
+/// Whether `unit` is a parameter set (SPS 7, PPS 8, SPS extension 13, subset SPS 15).
+pub(super) fn is_param(unit: &[u8]) -> bool {
+    matches!(nal_type(unit), Some(7 | 8 | 13 | 15))
+}
+
 /// Whether `unit` is an IDR slice (type 5).
 pub(super) fn is_idr(unit: &[u8]) -> bool {
     nal_type(unit) == Some(5)

@@ -40,6 +40,16 @@ pub(super) fn clear_len(unit: &[u8]) -> Result<usize, &'static str> {
     }
 }
 
+/// Whether `unit` is an access unit delimiter (type 35).
+pub(super) fn is_aud(unit: &[u8]) -> bool {
+    nal_type(unit) == Some(35)
+}
+
+/// Whether `unit` is a parameter set (VPS 32, SPS 33, PPS 34).
+pub(super) fn is_param(unit: &[u8]) -> bool {
+    matches!(nal_type(unit), Some(32..=34))
+}
+
 /// Whether `unit` is an IRAP picture's slice (BLA, IDR, CRA: types 16..=23).
 pub(super) fn is_irap(unit: &[u8]) -> bool {
     nal_type(unit).is_some_and(|t| (16..=23).contains(&t))

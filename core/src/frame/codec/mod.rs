@@ -139,6 +139,24 @@ pub fn av1_canonical(frame: &[u8]) -> Result<Vec<u8>, FrameError> {
     av1::canonicalize(frame)
 }
 
+/// The canonical form of `frame` that is sealed and opened, if it differs from `frame`: AV1
+/// (section 6.6) and Annex B H.264/H.265 (section 6.4).
+pub(crate) fn canonical(codec: Codec, frame: &[u8]) -> Result<Option<Vec<u8>>, FrameError> {
+    match codec {
+        Codec::Av1 => av1::canonicalize(frame).map(Some),
+        Codec::H264 => nal::annexb_canonical(codec, frame, h264::is_aud, h264::is_param),
+        Codec::H265 => nal::annexb_canonical(codec, frame, h265::is_aud, h265::is_param),
+        _ => Ok(None),
+    }
+}
+
+/// The form of `frame` that `encrypt_media` seals and `decrypt_media` opens (section 6): AV1
+/// canonical form, H.264/H.265 without access unit delimiters and repeated parameter sets, the
+/// frame itself otherwise.
+pub fn canonical_form(codec: Codec, frame: &[u8]) -> Result<Vec<u8>, FrameError> {
+    Ok(canonical(codec, frame)?.unwrap_or_else(|| frame.to_vec()))
+}
+
 /// Undoes the codec's change of a decrypted body `out[..len]` of a frame whose trailer is
 /// `trailer_len` bytes long; returns the plaintext's length.
 pub(crate) fn restore(

@@ -197,6 +197,47 @@ fn any(
     Ok(found)
 }
 
+/// The canonical form of an Annex B frame (`spec/frames.md` section 6.4): access unit
+/// delimiters dropped (RTP payloaders drop them), and a parameter-set unit dropped when the same
+/// bytes occur again later in the frame (depayloaders insert copies of the parameter sets they
+/// learnt from the session in front of a frame). `None` when the frame already is canonical.
+pub(super) fn annexb_canonical(
+    codec: Codec,
+    frame: &[u8],
+    is_aud: fn(&[u8]) -> bool,
+    is_param: fn(&[u8]) -> bool,
+) -> Result<Option<Vec<u8>>, FrameError> {
+    let mut units = Vec::new();
+    for nal in AnnexB::new(frame) {
+        let nal = nal.map_err(|r| invalid(codec, r))?;
+        if units.len() >= MAX_UNITS {
+            return Err(invalid(codec, "too many NAL units"));
+        }
+        units.push(nal);
+    }
+    let bytes = |n: &Nal| frame.get(n.start..n.end).unwrap_or(&[]);
+    let dropped = |i: usize, n: &Nal| {
+        let b = bytes(n);
+        is_aud(b) || (is_param(b) && units.iter().skip(i + 1).any(|m| bytes(m) == b))
+    };
+    if !units.iter().enumerate().any(|(i, n)| dropped(i, n)) {
+        return Ok(None);
+    }
+    let mut out = Vec::with_capacity(frame.len());
+    for (i, n) in units.iter().enumerate() {
+        if !dropped(i, n) {
+            out.extend_from_slice(frame.get(n.unit..n.end).unwrap_or(&[]));
+        }
+    }
+    if out.is_empty() {
+        return Err(invalid(codec, "no NAL unit to encrypt"));
+    }
+    Ok(Some(out))
+}
+
+/// Most NAL units of one frame that [`annexb_canonical`] looks at.
+const MAX_UNITS: usize = 4 * crate::frame::MAX_CLEAR_RANGES;
+
 /// See [`super::output_ok`]. `plaintext` is a valid Annex B frame (its layout was computed).
 pub(super) fn annexb_output_ok(plaintext: &[u8], sealed: &[u8]) -> bool {
     let mut nals = AnnexB::new(plaintext).peekable();
