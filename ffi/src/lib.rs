@@ -30,6 +30,7 @@ uniffi::setup_scaffolding!("conclave");
 mod error;
 mod frame;
 mod identity;
+mod media;
 mod meeting;
 mod rng;
 
@@ -38,6 +39,7 @@ use std::time::{Duration, Instant};
 
 pub use error::ConclaveError;
 pub use frame::{DecryptedFrame, FrameCrypto, SenderDiagnostics};
+pub use media::{MediaCodec, media_is_keyframe};
 pub use identity::Identity;
 pub use meeting::{
     CipherSuite, Destination, Meeting, MeetingEvent, MeetingOptions, Participant, RemovalReason,
