@@ -313,7 +313,7 @@ def test_h264_frame_encrypts_with_codec_api(meeting):
     d = bob.decrypt_media(conclave.MediaCodec.H264, frame, r.clock_ms)
     assert d.plaintext == H264_IDR
     assert d.sender == leaf_of(r, "alice")
-    tampered = bytearray(frame)
+    tampered = bytearray(alice.encrypt_media(conclave.MediaCodec.H264, 1, H264_IDR))
     tampered[10] ^= 1  # a clear SPS byte: authenticated
     with pytest.raises(ConclaveError.Tampered):
         bob.decrypt_media(conclave.MediaCodec.H264, bytes(tampered), r.clock_ms)

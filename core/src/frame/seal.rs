@@ -16,6 +16,8 @@ use super::{FrameError, MAX_CLEAR_BYTES, MAX_CLEAR_RANGES};
 
 /// Room for the associated data: the clear bytes and the trailer fields.
 const AAD_CAP: usize = MAX_CLEAR_BYTES + MAX_TRAILER_LEN;
+/// Associated data that fits this buffer is gathered without clearing the large one.
+const SMALL_AAD: usize = 320;
 /// Most encrypted segments of a body.
 const MAX_SEGMENTS: usize = MAX_CLEAR_RANGES + 1;
 
@@ -150,7 +152,15 @@ pub(crate) fn seal<B: AeadBackend>(
     let too_small = FrameError::BufferTooSmall { needed };
     let out = out.get_mut(..needed).ok_or(too_small.clone())?;
 
-    let mut aad_buf = [0u8; AAD_CAP];
+    // Most frames have a few clear bytes: a small buffer avoids clearing the large one.
+    let (mut small, mut large);
+    let aad_buf: &mut [u8] = if c.saturating_add(t) <= SMALL_AAD {
+        small = [0u8; SMALL_AAD];
+        &mut small
+    } else {
+        large = [0u8; AAD_CAP];
+        &mut large
+    };
     let aad = aad_buf
         .get_mut(..c.saturating_add(t))
         .ok_or(too_small.clone())?;
@@ -224,10 +234,16 @@ pub(crate) fn open<B: AeadBackend>(
         .get(tag_at..)
         .and_then(|t| t.try_into().ok())
         .ok_or(OpenFailure::Layout)?;
-    let mut aad_buf = [0u8; AAD_CAP];
-    let aad = aad_buf
-        .get_mut(..c.checked_add(fields.len()).ok_or(OpenFailure::Layout)?)
-        .ok_or(OpenFailure::Layout)?;
+    let need = c.checked_add(fields.len()).ok_or(OpenFailure::Layout)?;
+    let (mut small, mut large);
+    let aad_buf: &mut [u8] = if need <= SMALL_AAD {
+        small = [0u8; SMALL_AAD];
+        &mut small
+    } else {
+        large = [0u8; AAD_CAP];
+        &mut large
+    };
+    let aad = aad_buf.get_mut(..need).ok_or(OpenFailure::Layout)?;
     gather_clear(body, clear, aad).ok_or(OpenFailure::Layout)?;
     aad.get_mut(c..)
         .ok_or(OpenFailure::Layout)?

@@ -18,8 +18,19 @@ pub(super) struct Nal {
 
 /// The first position `i >= from` with `buf[i..i + 3] == 00 00 x` and `x <= max_third`.
 fn find_zero_zero(buf: &[u8], from: usize, max_third: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut i = from;
     while let Some(&third) = buf.get(i.checked_add(2)?) {
+        // Eight bytes without a zero byte cannot start a match: skip them at once (most of
+        // the ciphertext).
+        if let Some(word) = buf.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+            let w = u64::from_le_bytes(word);
+            if w.wrapping_sub(ONES) & !w & HIGHS == 0 {
+                i += 8;
+                continue;
+            }
+        }
         if third > max_third {
             i += 3;
         } else if buf.get(i + 1) != Some(&0) {

@@ -321,7 +321,8 @@ fun testH264CodecApi() {
     val d = bob.decryptMedia(MediaCodec.H264, frame, r.clockMs)
     check(d.plaintext.contentEquals(H264_IDR)) { "round trip" }
     check(d.sender == r.members.getValue("alice").ownLeaf()) { "sender" }
-    val bad = frame.copyOf().also { it[10] = (it[10].toInt() xor 1).toByte() }
+    // A fresh frame with a clear SPS byte flipped: authenticated.
+    val bad = alice.encryptMedia(MediaCodec.H264, 1u, H264_IDR).also { it[10] = (it[10].toInt() xor 1).toByte() }
     expectThrows<ConclaveException.Tampered> { bob.decryptMedia(MediaCodec.H264, bad, r.clockMs) }
     expectThrows<ConclaveException.InvalidArgument> {
         alice.encryptMedia(MediaCodec.H264, 1u, "not annex b".toByteArray())
