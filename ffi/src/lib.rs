@@ -39,8 +39,8 @@ use std::time::{Duration, Instant};
 
 pub use error::ConclaveError;
 pub use frame::{DecryptedFrame, FrameCrypto, SenderDiagnostics};
-pub use media::{MediaCodec, media_is_keyframe};
 pub use identity::Identity;
+pub use media::{MediaCodec, media_is_keyframe};
 pub use meeting::{
     CipherSuite, Destination, Meeting, MeetingEvent, MeetingOptions, Participant, RemovalReason,
     Transmit, cipher_suite_id, default_meeting_options, supported_cipher_suites,
