@@ -577,6 +577,17 @@ impl Session {
                 Event::SuiteRefused { suite } => warn(&format!(
                     "! the meeting moved to cipher suite {suite}, which this participant refuses"
                 )),
+                Event::JoinRequested {
+                    participant_id,
+                    fingerprint,
+                    ..
+                } => say(&format!(
+                    "? {participant_id} asks to join (identity {fingerprint})"
+                )),
+                Event::JoinRefused {
+                    participant_id,
+                    reason,
+                } => warn(&format!("! refused {participant_id}: {reason}")),
                 Event::SendEpoch { .. } => {}
                 Event::Ended { reason } => {
                     return match reason {

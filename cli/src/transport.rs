@@ -23,11 +23,11 @@ use conclave_core::protocol::limits::{MAX_ENVELOPE_SIZE, MAX_MEETING_ID_LEN};
 /// Largest message body with its tag: an envelope of `MAX_ENVELOPE_SIZE` plus routing.
 pub const MAX_MESSAGE_LEN: usize = MAX_ENVELOPE_SIZE + 128;
 
-const TAG_HELLO: u8 = 1;
-const TAG_SEND: u8 = 2;
-const TAG_FRAME: u8 = 3;
-const TAG_DELIVER: u8 = 4;
-const TAG_NOTICE: u8 = 5;
+pub(crate) const TAG_HELLO: u8 = 1;
+pub(crate) const TAG_SEND: u8 = 2;
+pub(crate) const TAG_FRAME: u8 = 3;
+pub(crate) const TAG_DELIVER: u8 = 4;
+pub(crate) const TAG_NOTICE: u8 = 5;
 
 /// One message of the demo transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,29 +141,7 @@ impl Message {
                 })
             }
             TAG_SEND => {
-                let (&d, rest) = rest.split_first().ok_or("send without a destination")?;
-                let (destination, envelope) = match d {
-                    0 => (Destination::All, rest),
-                    1 => (Destination::Leader, rest),
-                    2 => {
-                        let (&n, rest) = rest.split_first().ok_or("send without a recipient")?;
-                        let n = usize::from(n);
-                        if rest.len() < n {
-                            return Err("send with a bad recipient length".into());
-                        }
-                        let (id, env) = rest.split_at(n);
-                        let id = std::str::from_utf8(id)
-                            .map_err(|_| "send with a recipient that is not UTF-8")?;
-                        (Destination::Participant(id.to_string()), env)
-                    }
-                    other => return Err(format!("send with unknown destination {other}")),
-                };
-                if envelope.len() > MAX_ENVELOPE_SIZE {
-                    return Err(format!(
-                        "envelope of {} bytes is over MAX_ENVELOPE_SIZE",
-                        envelope.len()
-                    ));
-                }
+                let (destination, envelope) = split_send(rest)?;
                 Ok(Message::Send {
                     destination,
                     envelope: envelope.to_vec(),
@@ -175,6 +153,34 @@ impl Message {
             other => Err(format!("unknown message type {other}")),
         }
     }
+}
+
+/// Splits the body of a SEND after its tag into the destination and the envelope bytes.
+pub(crate) fn split_send(rest: &[u8]) -> Result<(Destination, &[u8]), String> {
+    let (&d, rest) = rest.split_first().ok_or("send without a destination")?;
+    let (destination, envelope) = match d {
+        0 => (Destination::All, rest),
+        1 => (Destination::Leader, rest),
+        2 => {
+            let (&n, rest) = rest.split_first().ok_or("send without a recipient")?;
+            let n = usize::from(n);
+            if rest.len() < n {
+                return Err("send with a bad recipient length".into());
+            }
+            let (id, env) = rest.split_at(n);
+            let id =
+                std::str::from_utf8(id).map_err(|_| "send with a recipient that is not UTF-8")?;
+            (Destination::Participant(id.to_string()), env)
+        }
+        other => return Err(format!("send with unknown destination {other}")),
+    };
+    if envelope.len() > MAX_ENVELOPE_SIZE {
+        return Err(format!(
+            "envelope of {} bytes is over MAX_ENVELOPE_SIZE",
+            envelope.len()
+        ));
+    }
+    Ok((destination, envelope))
 }
 
 /// Writes one message.

@@ -27,6 +27,16 @@ fn default_meeting_for_two_seconds_leaks_nothing_and_agrees() {
     assert_eq!(leak["plaintext_leaks"], 0, "{leak}");
     assert_eq!(leak["secret_leaks"], 0, "{leak}");
     assert_eq!(leak["self_test_passed"], true);
+    // The confidentiality ledger ran over the whole run and found nothing.
+    assert!(
+        leak["ledger_frames_sealed"].as_u64().unwrap() > 10,
+        "{leak}"
+    );
+    assert_eq!(
+        leak["ledger_violations"].as_array().unwrap().len(),
+        0,
+        "{leak}"
+    );
     assert!(leak["secrets_checked"].as_u64().unwrap() > 100, "{leak}");
     assert!(
         leak["bytes_scanned"].as_u64().unwrap() > 1_000_000,
@@ -178,7 +188,7 @@ fn help_describes_every_command() {
     }
 }
 
-const ATTACKS: [&str; 12] = [
+const ATTACKS: [&str; 20] = [
     "tamper-commit",
     "tamper-frame",
     "replay-commit",
@@ -191,12 +201,27 @@ const ATTACKS: [&str; 12] = [
     "stale-welcome",
     "false-leader-left",
     "oversized",
+    "fork-nonce",
+    "partition-removed",
+    "memory",
+    "forged-gap",
+    "drop-handover",
+    "relay-member",
+    "stale-announcement",
+    "removed-rejoin",
 ];
 
 fn attack(kind: &str) -> Value {
+    attack_with(kind, 3)
+}
+
+/// Runs `kind` in a meeting of `participants` and checks it was detected or prevented, with
+/// evidence, without leaks, and with a clean confidentiality ledger where the attack reports it.
+fn attack_with(kind: &str, participants: u32) -> Value {
+    let participants = participants.to_string();
     let r = simulate(&[
         "--participants",
-        "3",
+        &participants,
         "--duration",
         "2",
         "--heartbeat-ms",
@@ -210,7 +235,17 @@ fn attack(kind: &str) -> Value {
     assert!(!a["evidence"].as_array().unwrap().is_empty(), "{a:#}");
     assert_eq!(r["leak_check"]["secret_leaks"], 0);
     assert_eq!(r["leak_check"]["plaintext_leaks"], 0);
+    if let Some(m) = a.get("metrics") {
+        assert_eq!(m["ledger_violations"], 0, "{a:#}");
+        assert!(m["ledger_frames_sealed"].as_u64().unwrap() > 0, "{a:#}");
+    }
     r
+}
+
+fn metric(r: &Value, name: &str) -> u64 {
+    r["attack"]["metrics"][name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no metric {name}: {:#}", r["attack"]))
 }
 
 fn rejections(r: &Value, kind: &str) -> u64 {
@@ -293,4 +328,95 @@ fn attack_oversized() {
     let r = attack("oversized");
     assert!(rejections(&r, "Decode") >= 6);
     assert!(rejections(&r, "TooLarge") + rejections(&r, "Malformed") >= 1);
+}
+
+#[test]
+fn attack_fork_nonce() {
+    let r = attack("fork-nonce");
+    assert!(metric(&r, "messages_dropped") > 0);
+    // Starved past the failover limit (3 missed heartbeats), yet nobody else ever led.
+    assert!(metric(&r, "successor_missed_heartbeats") >= 3);
+    assert_eq!(metric(&r, "usurpers"), 0);
+    assert_eq!(r["agreement"]["converged"], true, "{}", r["agreement"]);
+}
+
+#[test]
+fn attack_partition_removed() {
+    let r = attack_with("partition-removed", 5);
+    let a = &r["attack"];
+    assert_eq!(metric(&r, "minority_leaders"), 0, "{a:#}");
+    assert_eq!(
+        metric(&r, "removed_highest_epoch"),
+        metric(&r, "removed_epoch_at_removal"),
+        "{a:#}"
+    );
+    // Five members: a member and the removed one are cut off together.
+    let cut = a["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "NoQuorum")
+        .unwrap_or_else(|| panic!("{a:#}"));
+    assert!(cut["at"].as_str().unwrap().contains(", "), "{cut}");
+}
+
+#[test]
+fn attack_memory() {
+    let r = attack("memory");
+    let peak = metric(&r, "peak_buffered_bytes");
+    assert!(peak <= metric(&r, "max_pending_commit_bytes"), "{peak}");
+    // The buffer was really filled: more than one near-4 MiB commit at once.
+    assert!(peak > metric(&r, "envelope_bytes"), "{peak}");
+    assert!(metric(&r, "sent_bytes") > 10 * peak);
+    assert_eq!(
+        metric(&r, "far_future_rejected"),
+        metric(&r, "far_future_sent")
+    );
+    assert!(rejections(&r, "Invalid") >= 5);
+}
+
+#[test]
+fn attack_forged_gap() {
+    let r = attack("forged-gap");
+    assert!(rejections(&r, "Gap") >= 2);
+    assert_eq!(metric(&r, "resyncs_after"), metric(&r, "resyncs_before"));
+    assert_eq!(metric(&r, "welcomes_after"), 0);
+    assert!(metric(&r, "messages_after") <= 2 * metric(&r, "messages_before") + 12);
+}
+
+#[test]
+fn attack_drop_handover() {
+    let r = attack_with("drop-handover", 4);
+    assert_eq!(metric(&r, "handover_dropped"), 1);
+    assert!(metric(&r, "handover_resent") >= 1);
+    assert_eq!(metric(&r, "most_leaders_at_once"), 1);
+    assert_eq!(metric(&r, "codes_at_end"), 1);
+}
+
+#[test]
+fn attack_relay_member() {
+    let r = attack("relay-member");
+    assert!(rejections(&r, "Refused") >= 1);
+    assert!(metric(&r, "refused") >= 1);
+    assert_eq!(metric(&r, "admitted"), 0);
+    let members = r["agreement"]["final_members"].to_string();
+    assert!(!members.contains("mallory"), "{members}");
+}
+
+#[test]
+fn attack_stale_announcement() {
+    let r = attack("stale-announcement");
+    assert!(rejections(&r, "Replayed") >= 1);
+    assert_eq!(metric(&r, "replay_rejected"), 1);
+    assert_eq!(metric(&r, "member_unaffected"), 1);
+}
+
+#[test]
+fn attack_removed_rejoin() {
+    let r = attack_with("removed-rejoin", 4);
+    assert_eq!(metric(&r, "readmitted"), 0);
+    assert!(metric(&r, "refused_unlocked") >= 1);
+    assert!(metric(&r, "refused_locked") >= 1);
+    assert!(metric(&r, "replays_rejected") >= 1);
+    assert!(rejections(&r, "Refused") >= 2);
 }

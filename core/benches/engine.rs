@@ -91,6 +91,7 @@ fn announcement(rng: &mut ChaCha20Rng, hpke_public: &[u8]) -> Vec<u8> {
             public_key: hpke_public.to_vec(),
         }],
         liveness_nonce: nonce.to_vec(),
+        recent_heartbeat: vec![],
     };
     let content = encode(&a);
     let signature = id.sign(labels::ANNOUNCEMENT, &content).to_vec();
@@ -126,6 +127,8 @@ fn commit_content(
         updates_root: merkle::root(leaf_hashes).to_vec(),
         update_count: u32::try_from(leaf_hashes.len()).unwrap(),
         rebuild: false,
+        votes: vec![],
+        stable_heartbeat: None,
     })
 }
 
@@ -304,6 +307,7 @@ fn bench_join(c: &mut Criterion) {
             locked: false,
             leaf_count: 1024,
             roster: roster.clone(),
+            previous_roster_size: 0,
         })
         .len();
         eprintln!("join N={n}: GroupInfo {gi_len} B");
@@ -319,6 +323,7 @@ fn bench_join(c: &mut Criterion) {
                     locked: false,
                     leaf_count: 1024,
                     roster: roster.clone(),
+                    previous_roster_size: 0,
                 };
                 let content = encode(&gi);
                 let signature = leader.sign(labels::GROUP_INFO, &content).to_vec();

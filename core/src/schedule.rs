@@ -27,6 +27,8 @@ pub mod labels {
     pub const RESYNC_REQUEST: &str = "resync request";
     /// Signature over a `LivenessNonce`.
     pub const LIVENESS: &str = "liveness";
+    /// Signature label of a `FailoverVote`.
+    pub const FAILOVER_VOTE: &str = "failover vote";
     /// Identity fingerprint hash.
     pub const FINGERPRINT: &str = "fingerprint";
     /// Initial transcript hash.

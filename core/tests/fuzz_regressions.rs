@@ -50,25 +50,34 @@ fn engine_input_edge_cases() {
 }
 
 /// decode_messages, first run: a `Commit` whose `reason` enum is a 5-byte varint
-/// (0xFFFFFFFF = -1 as int32). prost accepts it and re-encodes -1 in the canonical 10-byte
-/// form, so re-encoding may grow the message (the harness assumed it never does). What must
-/// hold, and does: decoding never panics and decode(encode(m)) == m with a stable encoding.
+/// (0xFFFFFFFF). prost would truncate it to -1 and re-encode -1 in the canonical 10-byte
+/// form. Strict decoding (spec/wire.md section 3) rejects it: an enum varint read as a 64-bit
+/// two's-complement integer must be in the int32 range; -1 itself, sign-extended, decodes and
+/// round-trips.
 #[test]
-fn decode_commit_short_negative_enum_round_trips() {
+fn decode_commit_short_negative_enum_is_rejected() {
     let input = hex::decode(
         "08011001 1a20181a327afed920032a20393e265403c8e1e42a4bd7997d338b003b15d6673735\
          38eff1efefefefefef29"
             .replace(' ', ""),
     )
     .expect("hex");
-    let m: pb::Commit = decode_bounded(MessageKind::Commit, &input, usize::MAX).expect("decodes");
-    let once = encode(&m);
+    let r = decode_bounded::<pb::Commit>(MessageKind::Commit, &input, usize::MAX);
     assert_eq!(
-        once.len(),
-        input.len() + 1,
-        "the enum grew from 9 to 10 bytes"
+        r,
+        Err(conclave_protocol::DecodeError::Invalid {
+            kind: MessageKind::Commit,
+            message: "Commit",
+            field: 7,
+            rule: conclave_protocol::WireRule::OutOfRange,
+        })
     );
-    let again: pb::Commit = decode_bounded(MessageKind::Commit, &once, usize::MAX).unwrap();
-    assert_eq!(again, m);
-    assert_eq!(encode(&again), once);
+    // The same commit with reason -1 in its canonical (sign-extended, 10-byte) form.
+    let mut canonical = input.get(..38).expect("prefix").to_vec();
+    canonical.push(0x38);
+    canonical.extend_from_slice(&[0xff; 9]);
+    canonical.push(0x01);
+    let m: pb::Commit = decode_bounded(MessageKind::Commit, &canonical, usize::MAX).unwrap();
+    assert_eq!(m.reason, -1);
+    assert_eq!(encode(&m), canonical);
 }

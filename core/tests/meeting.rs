@@ -211,13 +211,14 @@ fn lock_refuses_new_identities_but_admits_known_ones() {
     assert!(!s.participants["eve"].is_active());
     assert!(s.rejections.iter().any(|r| r.at == "alice"
         && matches!(&r.error, MeetingError::Refused { participant, .. } if participant == "eve")));
-    // Bob rejoins with the same identity: admitted although locked.
+    // Bob rejoins with the same identity: admitted although locked, once his announcement
+    // references a heartbeat he heard (ANN-10).
     s.join_with(
         "bob",
         IdentityKey::from_secret_bytes(bob_secret.as_ref()).unwrap(),
     )
     .unwrap();
-    s.settle();
+    s.advance(sec(11), sec(1));
     assert!(s.participants["bob"].is_active());
     assert_converged(&s);
 }
@@ -463,14 +464,36 @@ fn failover_sealing_can_be_offloaded_to_application_threads() {
     s.act("alice", |m, now, _| m.hand_over("carol", now))
         .unwrap();
     s.tick(); // alice commits the handover
+    // Carol rebuilds once the handover epoch is stable (STB-2): hold the members'
+    // acknowledgements to her and hand them over outside the simulation, which would otherwise
+    // run the seal jobs inline.
+    let acks: std::rc::Rc<std::cell::RefCell<Vec<Vec<u8>>>> = Default::default();
+    let held = acks.clone();
+    s.tap = Some(Box::new(move |m| {
+        let env: conclave_core::protocol::v1::Envelope =
+            prost::Message::decode(m.payload.as_slice()).unwrap();
+        if m.to == "carol"
+            && matches!(
+                env.body,
+                Some(conclave_core::protocol::v1::envelope::Body::Liveness(_))
+            )
+        {
+            held.borrow_mut().push(m.payload.clone());
+            return conclave_core::sim::TapAction::Drop;
+        }
+        conclave_core::sim::TapAction::Deliver
+    }));
     s.deliver_all();
+    s.tap = None;
     let now = s.now;
     let mut jobs = Vec::new();
     {
         let carol = s.participants.get_mut("carol").unwrap();
-        carol
-            .handle_timeout(now, &mut ChaCha20Rng::seed_from_u64(1))
-            .unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        for ack in acks.borrow().iter() {
+            carol.handle_message(ack, now, &mut rng).unwrap();
+        }
+        carol.handle_timeout(now, &mut rng).unwrap();
         while let Some(j) = carol.poll_seal_job() {
             jobs.push(j);
         }

@@ -132,7 +132,10 @@ fn run(seed: u64, ops: Vec<Op>, faults: Faults, tamper_ppm: u32) -> Result<(), T
             }
             Op::Leave(i) | Op::Remove(i) if !members.is_empty() => {
                 let id = members[i % members.len()].clone();
-                let epoch = s.participants[&id].epoch();
+                // A leaving leader makes the handover epoch itself and holds it until the new
+                // leader's rebuild removes it (HO-1).
+                let was_leader = s.participants[&id].is_leader();
+                let epoch = s.participants[&id].epoch() + u64::from(was_leader);
                 let r = if matches!(op, Op::Leave(_)) {
                     s.act(&id, |m, now, rng| m.leave(now, rng))
                 } else if let Some(l) = &leader {

@@ -27,6 +27,7 @@
 
 uniffi::setup_scaffolding!("conclave");
 
+mod admission;
 mod error;
 mod frame;
 mod identity;
@@ -37,6 +38,7 @@ mod rng;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub use admission::{AdmissionPolicy, JoinRefusal};
 pub use error::ConclaveError;
 pub use frame::{DecryptedFrame, FrameCrypto, SenderDiagnostics};
 pub use identity::Identity;

@@ -9,6 +9,7 @@ use conclave_core::meeting::{
     RemovalReason as CoreRemovalReason,
 };
 
+use crate::admission::{AdmissionPolicy, JoinRefusal};
 use crate::error::Origin;
 use crate::frame::FrameCrypto;
 use crate::rng::os_rng;
@@ -97,6 +98,9 @@ pub struct MeetingOptions {
     /// ([`MeetingEvent::SuiteRefused`], then [`RemovalReason::SuiteRefused`]).
     #[uniffi(default = false)]
     pub require_post_quantum: bool,
+    /// Who the leader admits; `null`/`None`/`nil` is [`AdmissionPolicy::Automatic`].
+    #[uniffi(default = None)]
+    pub admission: Option<AdmissionPolicy>,
 }
 
 /// The default options (the same values as the record's field defaults).
@@ -115,6 +119,7 @@ pub fn default_meeting_options() -> MeetingOptions {
         epoch_grace_ms: to_ms(c.frames.epoch_grace),
         suites: None,
         require_post_quantum: c.require_post_quantum,
+        admission: None,
     }
 }
 
@@ -145,6 +150,10 @@ impl MeetingOptions {
                 None => CoreCipherSuite::ALL.to_vec(),
             },
             require_post_quantum: self.require_post_quantum,
+            admission: self
+                .admission
+                .clone()
+                .map_or_else(Default::default, Into::into),
             // Engine settings the bindings do not expose (e.g. offloading rebuild sealing to
             // application threads) keep their defaults.
             ..MeetingConfig::default()
@@ -293,6 +302,24 @@ pub enum MeetingEvent {
         /// The refused suite's wire id.
         suite_id: u32,
     },
+    /// Leader with manual admission: a participant asks to join. Answer with
+    /// [`Meeting::admit`] or [`Meeting::deny`] (within 120 s).
+    JoinRequested {
+        /// Its id.
+        participant_id: String,
+        /// Its identity fingerprint (8 groups of 5 digits).
+        fingerprint: String,
+        /// The suite's wire id the meeting would use with it (1 means a post-quantum meeting
+        /// would drop to classical key distribution).
+        suite_id: u32,
+    },
+    /// Leader: a join was refused, and why.
+    JoinRefused {
+        /// The id it asked for.
+        participant_id: String,
+        /// Why.
+        reason: JoinRefusal,
+    },
     /// This participant left or was removed; the meeting object is finished.
     Ended {
         /// Why.
@@ -351,6 +378,22 @@ impl From<Event> for MeetingEvent {
                 post_quantum,
             },
             Event::SuiteRefused { suite } => Self::SuiteRefused { suite_id: suite },
+            Event::JoinRequested {
+                participant_id,
+                fingerprint,
+                suite,
+            } => Self::JoinRequested {
+                participant_id,
+                fingerprint,
+                suite_id: suite,
+            },
+            Event::JoinRefused {
+                participant_id,
+                reason,
+            } => Self::JoinRefused {
+                participant_id,
+                reason: reason.into(),
+            },
             Event::Ended { reason } => Self::Ended {
                 reason: reason.into(),
             },
@@ -404,7 +447,7 @@ impl Meeting {
 
     /// The engine, unless an earlier internal panic poisoned it (its state may then be half
     /// updated, so it is not used again).
-    fn state(&self) -> Result<MutexGuard<'_, CoreMeeting>, ConclaveError> {
+    pub(crate) fn state(&self) -> Result<MutexGuard<'_, CoreMeeting>, ConclaveError> {
         self.inner.lock().map_err(|_| ConclaveError::Internal {
             reason: "an earlier internal error left this meeting unusable; create or join again"
                 .into(),
@@ -422,7 +465,7 @@ impl Meeting {
     }
 }
 
-fn local(e: conclave_core::meeting::MeetingError) -> ConclaveError {
+pub(crate) fn local(e: conclave_core::meeting::MeetingError) -> ConclaveError {
     ConclaveError::from_meeting(e, Origin::Local)
 }
 
@@ -660,6 +703,7 @@ mod tests {
                 epoch_grace_ms: 10_000,
                 suites: None,
                 require_post_quantum: false,
+                admission: None,
             }
         );
         assert_eq!(

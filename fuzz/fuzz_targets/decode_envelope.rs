@@ -6,18 +6,17 @@
 
 use conclave_protocol::limits::MAX_ENVELOPE_SIZE;
 use conclave_protocol::v1::{self as pb, envelope::Body};
-use conclave_protocol::{MessageKind, decode_bounded, encode};
+use conclave_protocol::{CheckedMessage, MessageKind, decode_bounded, encode};
 use libfuzzer_sys::fuzz_target;
-use prost::Message;
 
-fn round_trip<M: Message + Default + PartialEq + core::fmt::Debug>(kind: MessageKind, m: &M) {
+fn round_trip<M: CheckedMessage + PartialEq + core::fmt::Debug>(kind: MessageKind, m: &M) {
     let once = encode(m);
     let again: M = decode_bounded(kind, &once, usize::MAX).expect("re-encoded message decodes");
     assert_eq!(&again, m, "{kind}: decode(encode(m)) != m");
     assert_eq!(encode(&again), once, "{kind}: encoding is not stable");
 }
 
-fn content<M: Message + Default + PartialEq + core::fmt::Debug>(
+fn content<M: CheckedMessage + PartialEq + core::fmt::Debug>(
     kind: MessageKind,
     s: &pb::SignedMessage,
 ) {
@@ -62,5 +61,6 @@ fuzz_target!(|data: &[u8]| {
         Some(Body::Leave(s)) => content::<pb::Leave>(MessageKind::Leave, s),
         Some(Body::ResyncRequest(s)) => content::<pb::ResyncRequest>(MessageKind::ResyncRequest, s),
         Some(Body::Liveness(s)) => content::<pb::LivenessNonce>(MessageKind::LivenessNonce, s),
+        Some(Body::FailoverVote(s)) => content::<pb::FailoverVote>(MessageKind::FailoverVote, s),
     }
 });

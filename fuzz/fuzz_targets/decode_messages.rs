@@ -11,14 +11,13 @@
 
 use conclave_protocol::limits::{MAX_ANNOUNCEMENT_SIZE, MAX_ENVELOPE_SIZE, MAX_GROUP_INFO_SIZE};
 use conclave_protocol::v1 as pb;
-use conclave_protocol::{DecodeError, MessageKind, decode_bounded, encode};
+use conclave_protocol::{CheckedMessage, DecodeError, MessageKind, decode_bounded, encode};
 use libfuzzer_sys::fuzz_target;
-use prost::Message;
 
 /// Largest decrypted `PathSecrets` the engine accepts (`meeting::MAX_PATH_SECRETS_SIZE`).
 const MAX_PATH_SECRETS: usize = conclave_core::meeting::MAX_PATH_SECRETS_SIZE;
 
-fn check<M: Message + Default + PartialEq + core::fmt::Debug>(
+fn check<M: CheckedMessage + PartialEq + core::fmt::Debug>(
     kind: MessageKind,
     bytes: &[u8],
     max: usize,
@@ -37,7 +36,11 @@ fn check<M: Message + Default + PartialEq + core::fmt::Debug>(
             assert_eq!((len, m), (bytes.len(), max));
             assert!(bytes.len() > max);
         }
-        Err(DecodeError::Malformed { .. }) => assert!(bytes.len() <= max),
+        Err(
+            DecodeError::Malformed { .. }
+            | DecodeError::Invalid { .. }
+            | DecodeError::NoSchema { .. },
+        ) => assert!(bytes.len() <= max),
     }
 }
 

@@ -14,7 +14,13 @@
 //!   one outside the leader's roster holds the leader's epoch secret; if the relay was honest
 //!   throughout (FIFO delivery, no drops, duplicates or tampering), there is exactly one
 //!   branch, everyone who ever held an epoch held the same secret for it, and a member that
-//!   left never held a later epoch.
+//!   left never held a later epoch;
+//! - after every operation, the confidentiality ledger (`conclave_core::sim::Ledger`): no
+//!   participant ever seals two frames under one (key, nonce) (FR-SEND), and a stably removed
+//!   member never holds a later epoch (state-machine.md 12.6), whatever the relay did: partitions,
+//!   starving one member, crashing the leader, delays past the switch-over, far-future commits;
+//! - at most one branch makes progress: no two participants ever lead at the same time on
+//!   epochs that both became stable (checked through the ledger's removal rule and `healed`).
 #![no_main]
 
 #[path = "../common/mod.rs"]
@@ -25,8 +31,13 @@ use std::time::Duration;
 
 use arbitrary::Arbitrary;
 use conclave_core::frame::{FrameConfig, FrameCrypto};
-use conclave_core::meeting::{Meeting, MeetingConfig};
-use conclave_core::sim::Sim;
+use conclave_core::meeting::{
+    MAX_PENDING_COMMIT_BYTES, MAX_PENDING_WELCOMES, Meeting, MeetingConfig,
+};
+use conclave_core::protocol::encode;
+use conclave_core::protocol::limits::MAX_ENVELOPE_SIZE;
+use conclave_core::protocol::v1::{self as pb, envelope::Body};
+use conclave_core::sim::{InFlight, Ledger, Sim, TapAction};
 use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -62,6 +73,25 @@ enum Op {
     Advance(u8),
     /// Run timers now.
     Tick,
+    /// Cut the participants in `mask` off from the others for 1..=120 s, then heal.
+    Partition {
+        mask: u8,
+        secs: u8,
+    },
+    /// Drop every message of the leader to one participant for 1..=120 s.
+    Starve {
+        who: u8,
+        secs: u8,
+    },
+    /// Crash the leader (it never runs again).
+    Crash,
+    /// Hold every message in flight back for 3..=60 s (past the switch-over), then deliver.
+    Delay(u8),
+    /// Inject an unsigned commit for a far-future epoch at one participant.
+    FarFuture {
+        to: u8,
+        ahead: u16,
+    },
     /// Encrypt a frame at one participant and decrypt it at another.
     Frame {
         from: u8,
@@ -230,6 +260,8 @@ fn run(input: Input) {
     // (participant, epoch) -> epoch secret, for everything anyone ever held.
     let mut held: BTreeMap<(String, u64), [u8; 32]> = BTreeMap::new();
     let mut left: BTreeMap<String, u64> = BTreeMap::new();
+    let mut ledger = Ledger::new();
+    let mut crashed = false;
     let record = |s: &S, held: &mut BTreeMap<(String, u64), [u8; 32]>| {
         for (id, m) in &s.participants {
             if let Some(sec) = m.epoch_secrets() {
@@ -249,10 +281,14 @@ fn run(input: Input) {
             }
             Op::Leave(i) => {
                 if let Some(id) = pick(&s, i, true) {
-                    let epoch = s.participants[&id].epoch();
+                    // A leaving leader holds the handover epoch it made until the rebuild (HO-1).
+                    let was_leader = s.participants[&id].is_leader();
+                    let epoch = s.participants[&id].epoch() + u64::from(was_leader);
                     if s.act(&id, |m, now, rng| m.leave(now, rng)).is_ok() {
                         left.insert(id.clone(), epoch);
-                        assert!(s.participants[&id].epoch_secrets().is_none());
+                        if !was_leader {
+                            assert!(s.participants[&id].epoch_secrets().is_none());
+                        }
                     }
                 }
             }
@@ -345,13 +381,69 @@ fn run(input: Input) {
                 }
             }
             Op::Advance(secs) => {
-                let d = u64::from(secs % 40) + 1;
-                if spent + d <= MAX_OP_TIME {
-                    spent += d;
-                    s.advance(Duration::from_secs(d), Duration::from_secs(1));
-                }
+                advance(&mut s, &mut spent, u64::from(secs % 40) + 1, &mut ledger);
             }
             Op::Tick => s.tick(),
+            Op::Partition { mask, secs } => {
+                honest = false;
+                let ids: Vec<String> = s.participants.keys().cloned().collect();
+                let cut: Vec<String> = ids
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask & (1 << (i % 8)) != 0)
+                    .map(|(_, id)| id.clone())
+                    .collect();
+                s.tap = Some(Box::new(move |m: &mut InFlight| {
+                    if cut.contains(&m.from) != cut.contains(&m.to) {
+                        TapAction::Drop
+                    } else {
+                        TapAction::Deliver
+                    }
+                }));
+                advance(&mut s, &mut spent, u64::from(secs % 120) + 1, &mut ledger);
+                s.tap = None;
+            }
+            Op::Starve { who, secs } => {
+                if let (Some(l), Some(v)) = (&leader, pick(&s, who, true)) {
+                    honest = false;
+                    let l = l.clone();
+                    s.tap = Some(Box::new(move |m: &mut InFlight| {
+                        if m.from == l && m.to == v {
+                            TapAction::Drop
+                        } else {
+                            TapAction::Deliver
+                        }
+                    }));
+                    advance(&mut s, &mut spent, u64::from(secs % 120) + 1, &mut ledger);
+                    s.tap = None;
+                }
+            }
+            Op::Crash => {
+                if let Some(l) = &leader {
+                    honest = false;
+                    crashed = true;
+                    s.pause(l);
+                }
+            }
+            Op::Delay(secs) => {
+                honest = false;
+                let held_back: Vec<InFlight> = s.in_flight.drain(..).collect();
+                advance(&mut s, &mut spent, u64::from(secs % 58) + 3, &mut ledger);
+                s.in_flight.extend(held_back);
+                s.deliver_all();
+            }
+            Op::FarFuture { to, ahead } => {
+                if let Some(id) = pick(&s, to, true) {
+                    honest = false;
+                    let epoch = s.participants[&id].epoch() + 2 + u64::from(ahead);
+                    let payload = far_future_commit(epoch);
+                    s.deliver_one(InFlight {
+                        from: "relay".into(),
+                        to: id,
+                        payload,
+                    });
+                }
+            }
             Op::Frame {
                 from,
                 to,
@@ -367,6 +459,7 @@ fn run(input: Input) {
         }
         check_always(&s);
         record(&s, &mut held);
+        observe(&s, &mut ledger);
     }
 
     // Heal: the relay turns honest, time passes.
@@ -375,10 +468,17 @@ fn run(input: Input) {
         if result.is_ok() && s.in_flight.is_empty() {
             break;
         }
-        s.advance(Duration::from_secs(10), Duration::from_secs(1));
+        for _ in 0..10 {
+            s.advance(Duration::from_secs(1), Duration::from_secs(1));
+            observe(&s, &mut ledger);
+        }
         check_always(&s);
         record(&s, &mut held);
         result = healed(&s, honest);
+    }
+    // A crashed leader's meeting may end (no majority): that is not a failure to heal.
+    if crashed && result.is_err() && s.leader().is_none() {
+        result = Ok(());
     }
     if let Err(why) = result {
         panic!("not healed after {:?}: {why}\n{:#?}", s.now, s.participants);
@@ -426,6 +526,65 @@ fn run(input: Input) {
             }
         }
     }
+}
+
+/// Advances `d` seconds (within the operation time budget), one second at a time, checking the
+/// ledger at each step.
+fn advance(s: &mut S, spent: &mut u64, d: u64, ledger: &mut Ledger) {
+    if *spent + d > MAX_OP_TIME {
+        return;
+    }
+    *spent += d;
+    for _ in 0..d {
+        s.advance(Duration::from_secs(1), Duration::from_secs(1));
+        observe(s, ledger);
+    }
+}
+
+/// Records what everyone holds and seals a frame per sender; any violation is a crash. Also
+/// checks the byte budget of unverified input every participant holds (spec/README.md).
+fn observe(s: &S, ledger: &mut Ledger) {
+    ledger.observe(s);
+    ledger.seal_frames(s);
+    assert!(
+        ledger.violations.is_empty(),
+        "confidentiality invariant broken: {:#?}",
+        ledger.violations
+    );
+    let budget = MAX_PENDING_COMMIT_BYTES + MAX_PENDING_WELCOMES * MAX_ENVELOPE_SIZE;
+    for (id, m) in &s.participants {
+        assert!(
+            m.buffered_bytes() <= budget,
+            "{id} holds {} bytes of unverified input (budget {budget})",
+            m.buffered_bytes()
+        );
+    }
+}
+
+/// An unsigned commit envelope for `epoch` (the relay cannot sign).
+fn far_future_commit(epoch: u64) -> Vec<u8> {
+    let c = pb::Commit {
+        version: 1,
+        suite: 1,
+        meeting_id: common::MEETING_ID.to_vec(),
+        epoch,
+        prev_transcript_hash: vec![0; 32],
+        leader_leaf: 0,
+        reason: pb::CommitReason::Rotation as i32,
+        leaf_count: 1,
+        updates_root: vec![0; 32],
+        ..Default::default()
+    };
+    encode(&pb::Envelope {
+        body: Some(Body::Commit(pb::CommitBundle {
+            commit: Some(pb::SignedMessage {
+                content: encode(&c),
+                signature: vec![0; 64],
+            }),
+            updates: vec![],
+            proof: vec![],
+        })),
+    })
 }
 
 fuzz_target!(|input: Input| run(input));

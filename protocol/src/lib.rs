@@ -16,4 +16,8 @@ pub mod v1 {
 pub mod limits;
 
 mod decode;
-pub use decode::{DecodeError, MessageKind, decode_bounded, encode};
+mod schema;
+mod wire_check;
+pub use decode::{DecodeError, MessageKind, check_strict, decode_bounded, encode};
+pub use schema::{CheckedMessage, MessageSchema};
+pub use wire_check::WireRule;

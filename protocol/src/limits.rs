@@ -40,3 +40,12 @@ pub const MAX_PROOF_HASHES: usize = MAX_NODE_UPDATES;
 pub const MAX_PATH_NODES: usize = 16;
 /// Largest encoded `SignedMessage(GroupInfo)` (bytes).
 pub const MAX_GROUP_INFO_SIZE: usize = MAX_ENVELOPE_SIZE - 64 * 1024;
+/// Most elements of a repeated field that `spec/wire.md` section 3 gives no limit of its own.
+pub const DEFAULT_MAX_REPEATED: usize = 16;
+/// Deepest nesting of messages inside one decoded message (the decoded message is depth 1).
+pub const MAX_MESSAGE_DEPTH: usize = 16;
+/// Most heap bytes `decode_bounded` holds at once while decoding an input of `n` bytes, as a
+/// multiple of `n` (plus a small constant for an empty input): `MAX_DECODE_EXPANSION * n + 4096`.
+/// Reached by 2-byte empty entries of a repeated message field whose decoded value is a 40-byte
+/// struct, while the vector holding them doubles; see `protocol/tests/expansion.rs`.
+pub const MAX_DECODE_EXPANSION: usize = 64;

@@ -21,8 +21,8 @@ class Relay:
 
     # ----- membership -----
 
-    def create(self, pid, identity, meeting_id):
-        m = conclave.Meeting.create(meeting_id, pid, identity, self.clock_ms)
+    def create(self, pid, identity, meeting_id, options=None):
+        m = conclave.Meeting.create(meeting_id, pid, identity, self.clock_ms, options)
         self._attach(pid, m)
         return m
 

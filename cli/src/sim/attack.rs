@@ -17,6 +17,7 @@ use conclave_core::{CipherSuite, IdentityKey, merkle};
 use rand_core::Rng;
 
 use super::report::{AttackReport, Detection};
+use super::round2::Round2;
 use super::{FrameAttack, MEETING_ID, Runner, VIDEO_STREAM};
 use crate::CliError;
 
@@ -51,6 +52,29 @@ pub enum AttackKind {
     /// Send control messages over MAX_ENVELOPE_SIZE, with lying length prefixes or truncated,
     /// and an oversized frame.
     Oversized,
+    /// Starve the leader's successor of the leader's messages past the failover timeout, then
+    /// heal (no failover without a quorum; no (key, nonce) sealed twice).
+    ForkNonce,
+    /// Cut off a member and a member the leader then removes for a long time (the removed
+    /// member never gets a later epoch; the minority elects no leader).
+    PartitionRemoved,
+    /// Send a member many near-MAX_ENVELOPE_SIZE commits for future epochs, inside and beyond
+    /// the buffering window (the buffer stays within MAX_PENDING_COMMIT_BYTES).
+    Memory,
+    /// Inject one unsigned commit for epoch + 2 at every member (no resync, no Welcome flood).
+    ForgedGap,
+    /// The leader leaves; drop only the handover commit on its way to the successor (the old
+    /// leader re-sends it: one leader, one security code).
+    DropHandover,
+    /// Register a participant of the relay's own (a fresh identity) in a meeting that admits an
+    /// allow-list of invited identities (refused).
+    RelayMember,
+    /// A member leaves and rejoins; replay its first announcement (refused as a replay, the
+    /// live member unaffected).
+    StaleAnnouncement,
+    /// The leader removes a member; it rejoins with its identity while its old announcements
+    /// are replayed, unlocked then locked (refused: removals are durable).
+    RemovedRejoin,
 }
 
 impl AttackKind {
@@ -69,6 +93,14 @@ impl AttackKind {
             AttackKind::StaleWelcome => "stale-welcome",
             AttackKind::FalseLeaderLeft => "false-leader-left",
             AttackKind::Oversized => "oversized",
+            AttackKind::ForkNonce => "fork-nonce",
+            AttackKind::PartitionRemoved => "partition-removed",
+            AttackKind::Memory => "memory",
+            AttackKind::ForgedGap => "forged-gap",
+            AttackKind::DropHandover => "drop-handover",
+            AttackKind::RelayMember => "relay-member",
+            AttackKind::StaleAnnouncement => "stale-announcement",
+            AttackKind::RemovedRejoin => "removed-rejoin",
         }
     }
 
@@ -85,7 +117,7 @@ impl AttackKind {
             AttackKind::TamperFrame => &["Tampered"],
             AttackKind::ReplayFrame => &["Replayed", "TooOld"],
             AttackKind::RelabelFrame => &["Tampered", "UnknownSender", "OwnFrame"],
-            AttackKind::SplitView => &[],
+            _ => &[],
         }
     }
 
@@ -249,7 +281,9 @@ pub(crate) struct AttackState {
     notes: Vec<String>,
     sides: Option<(BTreeSet<String>, BTreeSet<String>)>,
     codes_differ: Option<bool>,
+    split_prevented: Option<bool>,
     leader_before: Option<String>,
+    round2: Option<Round2>,
 }
 
 impl AttackState {
@@ -266,12 +300,14 @@ impl AttackState {
             notes: Vec::new(),
             sides: None,
             codes_differ: None,
+            split_prevented: None,
             leader_before: None,
+            round2: Round2::new(kind, at),
         }
     }
 
     pub fn done(&self) -> bool {
-        self.finished
+        self.finished || self.round2.as_ref().is_some_and(Round2::done)
     }
 
     fn begin(&mut self, r: &mut Runner, text: String) {
@@ -305,7 +341,7 @@ impl AttackState {
     }
 
     /// Injects `payload` to `to` as the relay.
-    fn inject(r: &mut Runner, to: &str, payload: Vec<u8>) {
+    pub(super) fn inject(r: &mut Runner, to: &str, payload: Vec<u8>) {
         r.tap.borrow_mut().carried_bytes += payload.len() as u64;
         r.scanner
             .scan(&payload, || format!("a message the relay injected to {to}"));
@@ -328,6 +364,9 @@ impl AttackState {
 
     /// Advances the attack at the current virtual time.
     pub fn step(&mut self, r: &mut Runner) -> Result<(), CliError> {
+        if let Some(a) = self.round2.as_mut() {
+            return a.step(r);
+        }
         if self.finished || r.sim.now < self.at {
             return Ok(());
         }
@@ -564,6 +603,7 @@ impl AttackState {
                     meeting_id: MEETING_ID.to_vec(),
                     epoch: m.epoch(),
                     leaf: m.own_leaf(),
+                    voted: false,
                 };
                 let relay_key = IdentityKey::generate(&mut r.sim.rng);
                 let forged = envelope(Body::Leave(sign(&relay_key, labels::LEAVE, encode(&leave))));
@@ -734,6 +774,16 @@ impl AttackState {
                     let differ =
                         !codes_a.is_empty() && !codes_b.is_empty() && codes_a.is_disjoint(&codes_b);
                     self.codes_differ = Some(differ);
+                    // With quorum failover (state-machine.md 12.3) a side without a majority
+                    // cannot elect a leader: the split is prevented, not merely visible.
+                    self.split_prevented = Some(!b_leads);
+                    if !b_leads {
+                        self.notes.push(
+                            "the cut-off side elected no leader: it holds no majority (FO-2), so \
+                             the relay could not make a second branch"
+                                .to_string(),
+                        );
+                    }
                     let show = |s: &BTreeSet<(u64, String)>| {
                         s.iter()
                             .map(|(e, c)| format!("epoch {e} code {c}"))
@@ -796,6 +846,9 @@ impl AttackState {
 
     /// The attack's outcome.
     pub fn report(&self, r: &Runner) -> AttackReport {
+        if let Some(a) = &self.round2 {
+            return a.report(r, self.kind_description());
+        }
         let (a, b) = self.rejections;
         let b = if self.finished { b } else { r.rejections.len() };
         let rejected = &r.rejections[a.min(r.rejections.len())..b.min(r.rejections.len())];
@@ -823,8 +876,23 @@ impl AttackState {
         let mut frames: Vec<&Detection> = r.frame_detections.iter().collect();
         frames.sort_by_key(|d| !expected.contains(&d.kind.as_str()));
         evidence.extend(frames.into_iter().take(6).cloned());
+        if self.kind == AttackKind::SplitView
+            && self.split_prevented == Some(true)
+            && let Some((_, b)) = &self.sides
+        {
+            evidence.push(Detection {
+                t: self.started.map_or(0.0, |t| t.as_secs_f64()),
+                at: b.iter().cloned().collect::<Vec<_>>().join(", "),
+                from: "relay".into(),
+                what: "partition".into(),
+                kind: "NoQuorum".into(),
+                error: "the cut-off side holds no majority and elected no leader \
+                        (state-machine.md FO-2): no second branch exists"
+                    .into(),
+            });
+        }
         let detected = if self.kind == AttackKind::SplitView {
-            self.codes_differ == Some(true)
+            self.codes_differ == Some(true) || self.split_prevented == Some(true)
         } else {
             let seen = expected.iter().any(|k| counts.contains_key(*k));
             seen && self.state_unchanged != Some(false) && self.finished
@@ -852,6 +920,7 @@ impl AttackState {
             rejections: counts,
             evidence,
             notes,
+            metrics: BTreeMap::new(),
         }
     }
 
@@ -902,6 +971,8 @@ fn forged_commit(
         updates_root: merkle::root(&[]).to_vec(),
         update_count: 0,
         rebuild: true,
+        votes: vec![],
+        stable_heartbeat: None,
     };
     envelope(Body::Commit(pb::CommitBundle {
         commit: Some(sign(signer, labels::COMMIT, encode(&c))),

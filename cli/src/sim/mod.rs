@@ -10,6 +10,7 @@
 
 mod attack;
 mod report;
+mod round2;
 mod scan;
 
 use std::cell::RefCell;
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 use conclave_core::IdentityKey;
 use conclave_core::frame::{FrameCrypto, FrameError, RejectionCounts};
 use conclave_core::meeting::{Event, MeetingConfig, RemovalReason};
-use conclave_core::sim::{InFlight, Sim, TapAction};
+use conclave_core::sim::{InFlight, Ledger, Sim, TapAction};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
@@ -52,6 +53,8 @@ pub const VIDEO_BYTES: usize = 1200;
 const STEP: Duration = Duration::from_millis(10);
 /// Time between the initial joins.
 const JOIN_SPACING: Duration = Duration::from_millis(250);
+/// Virtual time between two observations of the confidentiality ledger.
+const LEDGER_PERIOD: Duration = Duration::from_secs(1);
 /// The meeting id of the simulation.
 pub const MEETING_ID: &[u8] = b"conclave-simulated-meeting-0001";
 
@@ -292,6 +295,9 @@ pub(crate) struct Runner {
     media_on: bool,
     /// Frame secrets of every epoch seen (for the scanner self-test).
     pub last_frame_secret: Option<Vec<u8>>,
+    /// The confidentiality ledger (FR-SEND, durable removal), observed every `LEDGER_PERIOD`.
+    pub ledger: Ledger,
+    next_ledger: Duration,
 }
 
 impl Runner {
@@ -345,6 +351,8 @@ impl Runner {
             start,
             media_on: true,
             last_frame_secret: None,
+            ledger: Ledger::new(),
+            next_ledger: start,
         };
         r.scanner.add(
             "media plaintext",
@@ -359,6 +367,9 @@ impl Runner {
         r.sim.tap = Some(Box::new(move |m: &mut InFlight| {
             tap.borrow_mut().on_message(m)
         }));
+        if args.attack == Some(AttackKind::RelayMember) {
+            round2::allow_invitees(&mut r, args.participants as usize + 1);
+        }
         r
     }
 
@@ -943,6 +954,11 @@ pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
             "the relay carried a secret or a plaintext (see the report)",
         ));
     }
+    if !report.leak_check.ledger_violations.is_empty() {
+        return Err(CliError::failed(
+            "the confidentiality ledger found a violation (see the report)",
+        ));
+    }
     if let Some(a) = &report.attack
         && !a.detected
     {
@@ -1011,6 +1027,11 @@ impl Runner {
                 self.media_step();
             }
             self.rejoin_ended()?;
+            if now >= self.next_ledger {
+                self.ledger.observe(&self.sim);
+                self.ledger.seal_frames(&self.sim);
+                self.next_ledger = now + LEDGER_PERIOD;
+            }
             match phase {
                 Phase::Main => {
                     let attack_done = attack.as_ref().is_none_or(|a| a.done());

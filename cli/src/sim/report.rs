@@ -59,6 +59,9 @@ pub struct AttackReport {
     pub evidence: Vec<Detection>,
     /// Further observations.
     pub notes: Vec<String>,
+    /// Numbers the attack measured (peaks, counts), by name; empty for most attacks.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, u64>,
 }
 
 /// The run's settings.
@@ -192,6 +195,10 @@ pub struct LeakReport {
     pub findings: Vec<Finding>,
     /// Whether the scanner finds a frame secret planted on purpose.
     pub self_test_passed: bool,
+    /// Frames the confidentiality ledger made every sender seal and identified.
+    pub ledger_frames_sealed: u64,
+    /// Violations of FR-SEND or durable removal the ledger found (must be empty).
+    pub ledger_violations: Vec<String>,
 }
 
 /// Whether the members agree.
@@ -378,6 +385,8 @@ impl Report {
             epochs_checked: s.categories.get("epoch secrets").copied().unwrap_or(0),
             plaintext_leaks,
             secret_leaks: s.total_found() - plaintext_leaks,
+            ledger_frames_sealed: r.ledger.frames_sealed,
+            ledger_violations: r.ledger.violations.clone(),
             findings: s.findings.clone(),
             self_test_passed,
         };
@@ -457,11 +466,19 @@ impl Report {
         if let Some(a) = &self.attack {
             let _ = writeln!(o, "\nAttack {}: {}", a.kind, a.description);
             for d in &a.evidence {
-                let _ = writeln!(
-                    o,
-                    "  {:>7.3}s  {} rejected a {} from {}: {} [{}]",
-                    d.t, d.at, d.what, d.from, d.error, d.kind
-                );
+                let _ = if matches!(d.what.as_str(), "control message" | "frame") {
+                    writeln!(
+                        o,
+                        "  {:>7.3}s  {} rejected a {} from {}: {} [{}]",
+                        d.t, d.at, d.what, d.from, d.error, d.kind
+                    )
+                } else {
+                    writeln!(
+                        o,
+                        "  {:>7.3}s  {} ({}): {} [{}]",
+                        d.t, d.at, d.what, d.error, d.kind
+                    )
+                };
             }
             if !a.rejections.is_empty() {
                 let counts: Vec<String> = a
@@ -604,6 +621,18 @@ impl Report {
                 "FAILED"
             },
         );
+        row(
+            &mut o,
+            "confidentiality ledger",
+            &format!(
+                "{} frames sealed, {} violation(s) of FR-SEND or durable removal",
+                n(l.ledger_frames_sealed),
+                l.ledger_violations.len()
+            ),
+        );
+        for v in &l.ledger_violations {
+            let _ = writeln!(o, "    VIOLATION: {v}");
+        }
         let a = &self.agreement;
         let _ = writeln!(o, "Agreement");
         row(

@@ -68,8 +68,10 @@ pub enum MeetingError {
         /// The commit's epoch.
         epoch: u64,
     },
-    /// A commit arrived ahead of one we are missing; it is buffered and a resync requested.
-    #[error("commit for epoch {epoch} arrived before epoch {expected}: buffered, resync requested")]
+    /// A commit arrived ahead of one we are missing; it is buffered (COM-5), nothing else.
+    #[error(
+        "commit for epoch {epoch} arrived before epoch {expected}: buffered until the missing epoch arrives"
+    )]
     Gap {
         /// Its epoch.
         epoch: u64,
@@ -143,6 +145,16 @@ pub enum MeetingError {
         participant: String,
         /// Why.
         reason: String,
+    },
+    /// A rejoin announcement (an identity the leader has pinned) that does not reference one of
+    /// the leader's recent heartbeats sent since the identity's last admission or departure:
+    /// a replay, or a rejoiner that has not heard a heartbeat yet (it retries with one).
+    #[error(
+        "announcement from {participant} is a replayed or stale rejoin: it does not reference a recent heartbeat"
+    )]
+    Replayed {
+        /// The participant id.
+        participant: String,
     },
     /// The message is not expected in the current state.
     #[error("unexpected {message}: {reason}")]

@@ -8,7 +8,10 @@
 //! call `handle_timeout` next. Time is a [`Duration`] since any origin the caller chooses (it
 //! must not go backwards); randomness is the caller's [`CryptoRng`].
 
+mod admission;
 mod error;
+mod pins;
+mod quorum;
 mod roster;
 mod wire;
 
@@ -27,7 +30,12 @@ use conclave_protocol::{MessageKind, decode_bounded, encode};
 use rand_core::CryptoRng;
 use subtle::ConstantTimeEq;
 
+pub use admission::{
+    AdmissionPolicy, JOIN_REQUEST_TIMEOUT, JoinRefusal, MAX_JOIN_REQUEST_BYTES, MAX_JOIN_REQUESTS,
+    REJOIN_FRESHNESS_HEARTBEATS,
+};
 pub use error::MeetingError;
+pub use pins::{MAX_PINNED_IDENTITIES, MAX_REMOVED_IDENTITIES, PinTable};
 pub use wire::{check_meeting_id, check_participant_id};
 
 use crate::frame::{FrameConfig, FrameCrypto};
@@ -52,14 +60,18 @@ pub const LIVENESS_ECHO_TIMEOUT: Duration = Duration::from_secs(30);
 pub const SWITCH_DELAY: Duration = Duration::from_secs(2);
 /// Default interval of periodic key rotation.
 pub const ROTATION_INTERVAL: Duration = Duration::from_secs(300);
-/// Most commits buffered ahead of a gap.
+/// Most commits buffered ahead of a gap; also the window: a commit more than this many epochs
+/// ahead of the current one is not buffered (COM-5).
 pub const MAX_PENDING_COMMITS: usize = 8;
+/// Most bytes of buffered commits (encoded, as received) a participant keeps (COM-2, COM-5).
+pub const MAX_PENDING_COMMIT_BYTES: usize = 8 * 1024 * 1024;
+/// Heartbeat intervals a leader waits for its newest epoch to become stable (STB-3) before it
+/// concludes that it lost the majority and ends.
+pub const STABILITY_TIMEOUT_INTERVALS: u32 = 6;
 /// Most announcements a leader queues for its next commit.
 pub const MAX_PENDING_ANNOUNCEMENTS: usize = 256;
 /// Most Welcomes buffered while their commit is missing.
 pub const MAX_PENDING_WELCOMES: usize = 2;
-/// Most distinct identities a meeting pins over its lifetime.
-pub const MAX_PINNED_IDENTITIES: usize = 4 * MAX_PARTICIPANTS;
 /// Most queued outgoing messages and events before the oldest are dropped.
 pub const MAX_QUEUE: usize = 65_536;
 /// Largest decrypted `PathSecrets` (a leaf and 15 path keys need about 600 bytes).
@@ -100,6 +112,9 @@ pub struct MeetingConfig {
     /// application as [`SealJob`]s ([`Meeting::poll_seal_job`]) instead of sealing them inline,
     /// so it can spread them over its threads. The engine itself never starts threads.
     pub offload_rebuild_sealing: bool,
+    /// Who the leader admits (`spec/state-machine.md` ANN-12): automatically, on the
+    /// application's decision ([`Event::JoinRequested`], [`Meeting::admit`]), or an allow-list.
+    pub admission: AdmissionPolicy,
 }
 
 impl Default for MeetingConfig {
@@ -116,6 +131,7 @@ impl Default for MeetingConfig {
             suites: CipherSuite::ALL.to_vec(),
             require_post_quantum: false,
             offload_rebuild_sealing: false,
+            admission: AdmissionPolicy::Automatic,
         }
     }
 }
@@ -232,6 +248,25 @@ pub enum Event {
         /// The suite id offered.
         suite: u32,
     },
+    /// Leader, [`AdmissionPolicy::Manual`]: a participant asks to join. Answer with
+    /// [`Meeting::admit`] or [`Meeting::deny`] within `JOIN_REQUEST_TIMEOUT`.
+    JoinRequested {
+        /// Its id.
+        participant_id: String,
+        /// Its identity fingerprint, rendered.
+        fingerprint: String,
+        /// The suite id the meeting would use with it (a classical-only joiner moves a
+        /// post-quantum meeting to suite 1).
+        suite: u32,
+    },
+    /// Leader: a participant's announcement was refused by the admission rules (not reported
+    /// for replayed announcements, which are only rejected).
+    JoinRefused {
+        /// The id it asked for.
+        participant_id: String,
+        /// Why.
+        reason: JoinRefusal,
+    },
     /// This participant was removed, or left.
     Ended {
         /// Why.
@@ -310,25 +345,56 @@ struct LeaderState {
     prev_hb_hash: [u8; 32],
     next_heartbeat: Duration,
     next_rotation: Option<Duration>,
-    /// Set when we took over by failover: the state we forked from, so we can return to it if
-    /// the old leader turns out to be alive.
-    fork: Option<Box<ForkInfo>>,
+    /// STB-1: whether our current epoch is acknowledged by a majority of the previous roster.
+    stability: quorum::Stability,
+    /// After a failover: the epoch it built on and our failover commit (an encoded envelope),
+    /// re-sent to members that resync from that epoch (FO-5).
+    failover_bundle: Option<(u64, Vec<u8>)>,
+    /// Members (leaf, admitted epoch) whose Leave, sent without having voted, counts as their
+    /// acknowledgement of every later epoch (STB-1).
+    left: BTreeSet<(u32, u64)>,
+    /// The votes that elected us, for our failover commit (FO-2); empty otherwise.
+    pending_votes: Vec<SignedMessage>,
+    /// The failed leader's heartbeat certifying the epoch we fail over from (FO-2), if we hold
+    /// one.
+    pending_stable_proof: Option<SignedMessage>,
     /// When each member last sent us a verified message.
     last_seen: BTreeMap<u32, Duration>,
     /// When we last sent each member a Welcome on request (rate limit).
     last_answer: BTreeMap<u32, Duration>,
 }
 
-struct ForkInfo {
-    taken_at: Duration,
-    leader_leaf: u32,
-    leader_identity: PublicIdentity,
-    roster: Roster,
-    occupancy: Occupancy,
-    epoch: u64,
-    transcript_hash: [u8; 32],
-    locked: bool,
-    hb_seq: u64,
+impl LeaderState {
+    /// A leader with no queued changes whose current epoch's stability is `stability`.
+    fn new(
+        tree: Option<LeaderTree>,
+        config: &MeetingConfig,
+        now: Duration,
+        stability: quorum::Stability,
+    ) -> Self {
+        let rebuild_pending = tree.is_none();
+        LeaderState {
+            tree,
+            pending_adds: Vec::new(),
+            pending_removes: BTreeMap::new(),
+            commit_due: rebuild_pending.then_some(now),
+            rotate_pending: false,
+            lock_pending: None,
+            handover_to: None,
+            rebuild_pending,
+            hb_seq: 0,
+            prev_hb_hash: [0u8; 32],
+            next_heartbeat: now,
+            next_rotation: config.rotation_interval.map(|r| now + r),
+            stability,
+            failover_bundle: None,
+            left: BTreeSet::new(),
+            pending_votes: Vec::new(),
+            pending_stable_proof: None,
+            last_seen: BTreeMap::new(),
+            last_answer: BTreeMap::new(),
+        }
+    }
 }
 
 struct MemberState {
@@ -338,6 +404,37 @@ struct MemberState {
     prev_hb_hash: [u8; 32],
     missed_reported: u32,
     suspected: BTreeSet<u32>,
+    /// VOTE-2: leaves we voted out in this epoch; we accept nothing they sign any more.
+    voted_out: BTreeSet<u32>,
+    /// VOTE-1: the votes we collected as the failover candidate.
+    ballot: Option<quorum::Ballot>,
+    /// FO-2: our leader's newest heartbeat certifying our current epoch as stable.
+    stable_proof: Option<SignedMessage>,
+    /// HO-1: after handing over, the handover commit (epoch, encoded envelope) re-sent every
+    /// interval until the new leader's rebuild arrives.
+    handover_resend: Option<(u64, Vec<u8>)>,
+    /// HO-1: we left after handing over: our Leave (re-sent with the handover commit) and
+    /// when we stop waiting for the new leader's rebuild.
+    leaving: Option<(Vec<u8>, Duration)>,
+}
+
+impl MemberState {
+    /// A member whose watchdog starts at `now`.
+    fn new(path: Option<MemberPath>, now: Duration) -> Self {
+        MemberState {
+            path,
+            last_heartbeat: now,
+            hb_seq: 0,
+            prev_hb_hash: [0u8; 32],
+            missed_reported: 0,
+            suspected: BTreeSet::new(),
+            voted_out: BTreeSet::new(),
+            ballot: None,
+            stable_proof: None,
+            handover_resend: None,
+            leaving: None,
+        }
+    }
 }
 
 enum Role {
@@ -360,6 +457,8 @@ pub struct Meeting {
     leader_leaf: u32,
     epoch: u64,
     transcript_hash: [u8; 32],
+    /// Members present in `epoch - 1` (0 at epoch 1): the second majority of FO-2.
+    previous_roster_len: usize,
     suite: CipherSuite,
     locked: bool,
     secrets: Option<EpochSecrets>,
@@ -370,7 +469,9 @@ pub struct Meeting {
     stale_reported: bool,
     send_epoch: u64,
     send_switch: Option<(u64, Duration)>,
-    pending_commits: BTreeMap<u64, pb::CommitBundle>,
+    /// COM-2/COM-5: encoded commit envelopes by epoch, at most `MAX_PENDING_COMMITS` and
+    /// `MAX_PENDING_COMMIT_BYTES`.
+    pending_commits: BTreeMap<u64, Vec<u8>>,
     pending_welcomes: Vec<SignedMessage>,
     resync_requested_for: Option<u64>,
     resync_sent_at: Option<Duration>,
@@ -382,6 +483,7 @@ pub struct Meeting {
     seal_jobs: VecDeque<SealJob>,
     outbox: VecDeque<Transmit>,
     events: VecDeque<Event>,
+    admission: admission::Admission,
 }
 
 impl core::fmt::Debug for Meeting {
@@ -408,6 +510,7 @@ fn check_config(config: &MeetingConfig) -> Result<(), MeetingError> {
             ),
         });
     }
+    admission::check_policy(&config.admission)?;
     let mut ids: Vec<u32> = config.suites.iter().map(|s| s.id()).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -479,6 +582,7 @@ impl Meeting {
                 })
                 .collect(),
             liveness_nonce: nonce.to_vec(),
+            recent_heartbeat: vec![],
         };
         let signed = wire::sign(&identity, labels::ANNOUNCEMENT, encode(&ann));
         let own_announcement = encode(&signed);
@@ -497,6 +601,7 @@ impl Meeting {
             leader_leaf: 0,
             epoch: 0,
             transcript_hash: transcript_init(meeting_id),
+            previous_roster_len: 0,
             suite: own_suite,
             locked: false,
             secrets: None,
@@ -518,6 +623,7 @@ impl Meeting {
             seal_jobs: VecDeque::new(),
             outbox: VecDeque::new(),
             events: VecDeque::new(),
+            admission: admission::Admission::default(),
         })
     }
 
@@ -532,23 +638,12 @@ impl Meeting {
         now: Duration,
         rng: &mut R,
     ) -> Result<Self, MeetingError> {
-        let leader = LeaderState {
-            tree: Some(LeaderTree::create(rng)),
-            pending_adds: Vec::new(),
-            pending_removes: BTreeMap::new(),
-            commit_due: None,
-            rotate_pending: false,
-            lock_pending: None,
-            handover_to: None,
-            rebuild_pending: false,
-            hb_seq: 0,
-            prev_hb_hash: [0u8; 32],
-            next_heartbeat: now,
-            next_rotation: config.rotation_interval.map(|r| now + r),
-            fork: None,
-            last_seen: BTreeMap::new(),
-            last_answer: BTreeMap::new(),
-        };
+        let leader = LeaderState::new(
+            Some(LeaderTree::create(rng)),
+            &config,
+            now,
+            quorum::Stability::settled(1, now),
+        );
         let mut m = Self::new_common(
             config,
             meeting_id,
@@ -578,13 +673,15 @@ impl Meeting {
             updates_root: merkle::root(&[]).to_vec(),
             update_count: 0,
             rebuild: false,
+            votes: vec![],
+            stable_heartbeat: None,
         };
         let content = encode(&commit);
         let th = transcript_next(&m.transcript_hash, &content);
         let signed = wire::sign(&m.identity, labels::COMMIT, content);
-        m.roster
+        m.admission
             .pins
-            .insert(ann.participant_id.clone(), ann.identity.clone());
+            .admit(&ann.participant_id, &ann.identity, 1);
         m.roster.members.insert(
             0,
             Member {
@@ -619,14 +716,7 @@ impl Meeting {
         now: Duration,
         rng: &mut R,
     ) -> Result<Self, MeetingError> {
-        let member = MemberState {
-            path: None,
-            last_heartbeat: now,
-            hb_seq: 0,
-            prev_hb_hash: [0u8; 32],
-            missed_reported: 0,
-            suspected: BTreeSet::new(),
-        };
+        let member = MemberState::new(None, now);
         let mut m = Self::new_common(
             config,
             meeting_id,
@@ -637,11 +727,7 @@ impl Meeting {
             Role::Member(Box::new(member)),
             Phase::Joining,
         )?;
-        let signed: SignedMessage = decode_bounded(
-            MessageKind::SignedMessage,
-            &m.own_announcement,
-            conclave_protocol::limits::MAX_ANNOUNCEMENT_SIZE,
-        )?;
+        let signed = m.announcement_to_send()?;
         m.push_transmit(
             Destination::Leader,
             wire::envelope(Body::Announcement(signed)),
@@ -694,6 +780,19 @@ impl Meeting {
     /// (`spec/state-machine.md`); media threads call `encrypt`/`decrypt` at any time.
     pub fn frame_crypto(&self) -> Arc<FrameCrypto> {
         Arc::clone(&self.frames)
+    }
+
+    /// Bytes of unverified input this participant holds for later (buffered commits and
+    /// Welcomes), at most `MAX_PENDING_COMMIT_BYTES` plus `MAX_PENDING_WELCOMES` envelopes
+    /// (`spec/README.md`, memory bound).
+    pub fn buffered_bytes(&self) -> usize {
+        let commits: usize = self.pending_commits.values().map(Vec::len).sum();
+        let welcomes: usize = self
+            .pending_welcomes
+            .iter()
+            .map(|w| w.content.len().saturating_add(w.signature.len()))
+            .sum();
+        commits.saturating_add(welcomes)
     }
 
     /// The epoch senders should use now.
@@ -794,8 +893,13 @@ impl Meeting {
         match &self.role {
             Role::Leader(l) => {
                 t.push(l.next_heartbeat);
-                if let Some(d) = l.commit_due {
-                    t.push(d);
+                if l.stability.is_stable() {
+                    if let Some(d) = l.commit_due {
+                        t.push(d);
+                    }
+                } else {
+                    let limit = self.config.heartbeat_interval * STABILITY_TIMEOUT_INTERVALS;
+                    t.push(l.stability.since + limit);
                 }
                 if let Some(r) = l.next_rotation {
                     t.push(r);
@@ -831,17 +935,34 @@ impl Meeting {
 
     // ----- actions -----
 
-    /// Leader: removes a participant in the next commit.
+    /// Leader: removes a participant in the next commit. The removal is durable (ANN-11): the
+    /// identity is refused, locked or not, until [`Meeting::admit`] lifts it. An id that is not
+    /// present but pinned (it left) is refused the same way, without a commit.
     pub fn remove(&mut self, participant_id: &str, now: Duration) -> Result<(), MeetingError> {
-        let leaf = self
-            .roster
-            .leaf_of(participant_id)
-            .ok_or_else(|| MeetingError::UnknownParticipant(participant_id.to_string()))?;
+        self.leader_mut("remove participants")?;
+        let Some(leaf) = self.roster.leaf_of(participant_id) else {
+            let identity = self
+                .admission
+                .pins
+                .pinned(participant_id)
+                .cloned()
+                .ok_or_else(|| MeetingError::UnknownParticipant(participant_id.to_string()))?;
+            self.admission
+                .pins
+                .refuse(participant_id, &identity, JoinRefusal::Removed);
+            return Ok(());
+        };
         if leaf == self.own_leaf {
             return Err(MeetingError::Invalid {
                 message: "remove",
                 reason: "the leader cannot remove itself; use leave".into(),
             });
+        }
+        if let Some(m) = self.roster.get(leaf) {
+            let identity = m.announcement.identity.clone();
+            self.admission
+                .pins
+                .refuse(participant_id, &identity, JoinRefusal::Removed);
         }
         let delay = self.config.commit_delay;
         let l = self.leader_mut("remove participants")?;
@@ -895,22 +1016,35 @@ impl Meeting {
         if !matches!(self.phase, Phase::Active) {
             return Err(MeetingError::NotInMeeting);
         }
-        if self.is_leader()
+        let mut handed_over = false;
+        if let Role::Leader(l) = &mut self.role
+            && l.stability.is_stable()
             && let Some(succ) = self.roster.successor(&[self.own_leaf])
         {
-            if let Role::Leader(l) = &mut self.role {
-                l.handover_to = Some(succ);
-            }
+            // Section 12.2 (STB-2: only from a stable epoch; otherwise the members fail over).
+            l.handover_to = Some(succ);
             self.leader_commit(now, rng)?;
+            handed_over = true;
         }
+        let voted = matches!(&self.role, Role::Member(m) if !m.voted_out.is_empty());
         let leave = pb::Leave {
             version: PROTOCOL_VERSION,
             meeting_id: self.meeting_id.clone(),
             epoch: self.epoch,
             leaf: self.own_leaf,
+            voted,
         };
         let signed = wire::sign(&self.identity, labels::LEAVE, encode(&leave));
-        self.push_transmit(Destination::Leader, wire::envelope(Body::Leave(signed)));
+        let envelope = wire::envelope(Body::Leave(signed));
+        self.push_transmit(Destination::Leader, envelope.clone());
+        if handed_over && let Role::Member(m) = &mut self.role {
+            // HO-1: stay until the new leader's rebuild removes us, re-sending the handover
+            // commit and our Leave every interval, for at most the heartbeat limit.
+            let limit = self.config.heartbeat_interval * self.config.missed_heartbeats_limit;
+            m.leaving = Some((envelope, now + limit));
+            self.pause_sending("leaving: handing over to the next leader");
+            return Ok(());
+        }
         self.end(RemovalReason::Left);
         Ok(())
     }
@@ -924,6 +1058,7 @@ impl Meeting {
             meeting_id: self.meeting_id.clone(),
             epoch: self.epoch,
             leaf: self.own_leaf,
+            voted: matches!(&self.role, Role::Member(m) if !m.voted_out.is_empty()),
         };
         let signed = wire::sign(&self.identity, labels::LEAVE, encode(&leave));
         self.push_transmit(Destination::Leader, wire::envelope(Body::Leave(signed)));
@@ -972,14 +1107,10 @@ impl Meeting {
             Phase::Ended => return Ok(()),
             Phase::Joining => {
                 if now >= self.join_sent_at + self.config.heartbeat_interval {
-                    // No Welcome yet: announce again (same bytes; the leader resends the
-                    // Welcome if it already admitted us).
+                    // No Welcome yet: announce again (with the newest heartbeat heard, ANN-10;
+                    // the leader resends the Welcome if it already admitted us).
                     self.join_sent_at = now;
-                    let signed: SignedMessage = decode_bounded(
-                        MessageKind::SignedMessage,
-                        &self.own_announcement,
-                        conclave_protocol::limits::MAX_ANNOUNCEMENT_SIZE,
-                    )?;
+                    let signed = self.announcement_to_send()?;
                     self.push_transmit(
                         Destination::Leader,
                         wire::envelope(Body::Announcement(signed)),
@@ -1027,31 +1158,49 @@ impl Meeting {
         let mut stale_event = None;
         let mut commit_now = false;
         let mut heartbeat_now = false;
+        let mut lost_quorum = false;
+        let mut left = false;
+        let mut resend: Option<Vec<Vec<u8>>> = None;
         let leader_id = self.roster.id_of(self.leader_leaf);
         match &mut self.role {
             Role::Leader(l) => {
-                // A fork record is kept while a deposed leader could still be heard from.
-                let keep = self.config.heartbeat_interval * MEMBER_TIMEOUT_INTERVALS;
-                if l.fork
-                    .as_ref()
-                    .is_some_and(|f| now.saturating_sub(f.taken_at) > keep)
-                {
-                    l.fork = None;
-                }
                 if let Some(r) = l.next_rotation
                     && now >= r
                 {
                     l.rotate_pending = true;
+                    l.next_rotation = None; // re-armed by the rotating commit
                     l.commit_due.get_or_insert(now);
                 }
-                if l.commit_due.is_some_and(|d| now >= d) {
+                // STB-2: a commit waits until our current epoch is stable.
+                let stable = l.stability.is_stable();
+                if stable && l.commit_due.is_some_and(|d| now >= d) {
                     commit_now = true;
+                }
+                // STB-3: a leader whose epoch stays unstable has lost the majority.
+                let limit = interval * STABILITY_TIMEOUT_INTERVALS;
+                if !stable && now.saturating_sub(l.stability.since) >= limit {
+                    lost_quorum = true;
                 }
                 if now >= l.next_heartbeat {
                     heartbeat_now = true;
                 }
             }
             Role::Member(m) => {
+                // HO-1: re-send our handover commit until the new leader's rebuild arrives.
+                if let Some((e, bytes)) = &m.handover_resend {
+                    if self.epoch > *e {
+                        m.handover_resend = None;
+                    } else if now.saturating_sub(m.last_heartbeat) >= interval {
+                        let mut out = vec![bytes.clone()];
+                        out.extend(m.leaving.as_ref().map(|(l, _)| l.clone()));
+                        resend = Some(out);
+                    }
+                }
+                if let Some((_, until)) = &m.leaving
+                    && (m.handover_resend.is_none() || now >= *until)
+                {
+                    left = true;
+                }
                 // Half an interval of slack for transit, so an on-time heartbeat is not "missed".
                 let elapsed = now
                     .saturating_sub(m.last_heartbeat)
@@ -1075,6 +1224,19 @@ impl Meeting {
                     stale_event = Some(Event::StaleView { since: waiting });
                 }
             }
+        }
+        if lost_quorum {
+            self.end(RemovalReason::TimedOut);
+            return Ok(());
+        }
+        if let Some(out) = resend {
+            for bytes in out {
+                self.push_transmit(Destination::All, bytes);
+            }
+        }
+        if left {
+            self.end(RemovalReason::Left);
+            return Ok(());
         }
         if let Some(e) = missed_event {
             self.push_event(e);
@@ -1119,10 +1281,10 @@ impl Meeting {
         }
     }
 
-    /// At most one Welcome on request per member per half heartbeat interval: replayed
+    /// RSQ-3: at most one Welcome on request per member per heartbeat interval: replayed
     /// requests cannot make the leader seal and sign without bound.
     fn answer_allowed(&mut self, leaf: u32, now: Duration) -> bool {
-        let gap = self.config.heartbeat_interval / 2;
+        let gap = self.config.heartbeat_interval;
         let Role::Leader(l) = &mut self.role else {
             return false;
         };
@@ -1161,11 +1323,16 @@ impl Meeting {
             leaf: self.own_leaf,
             epoch: self.epoch,
             nonce: nonce.to_vec(),
+            transcript_hash: self.transcript_hash.to_vec(),
         };
         let signed = wire::sign(&self.identity, labels::LIVENESS, encode(&msg));
         self.push_transmit(Destination::Leader, wire::envelope(Body::Liveness(signed)));
     }
 
+    /// Section 12.3 at each watchdog interval past the limit: suspect the leader (and, every
+    /// further limit, the next successor); pre-vote for the successor (VOTE-1), or collect
+    /// votes if we are it. Also ask for a resync, which a leader elected without us answers
+    /// with its failover commit (FO-5).
     fn on_leader_timeout<R: CryptoRng + ?Sized>(
         &mut self,
         now: Duration,
@@ -1188,11 +1355,212 @@ impl Meeting {
                 exclude.push(s);
             }
         }
-        if self.roster.successor(&exclude) == Some(self.own_leaf) {
-            self.become_failover_leader(&exclude, now, rng)?;
+        let Some(candidate) = self.roster.successor(&exclude) else {
+            return Ok(());
+        };
+        let Some(failed) = quorum::failed_set(&self.roster, self.leader_leaf, candidate) else {
+            return Ok(());
+        };
+        if candidate == self.own_leaf {
+            let fresh = m
+                .ballot
+                .as_ref()
+                .is_none_or(|b| b.epoch != self.epoch || b.transcript_hash != self.transcript_hash);
+            if fresh {
+                m.ballot = Some(quorum::Ballot::new(
+                    self.epoch,
+                    self.transcript_hash,
+                    failed,
+                ));
+            }
+            return self.advance_ballot(now, rng);
+        }
+        let vote = quorum::sign_vote(
+            &self.identity,
+            &quorum::VoteFields {
+                meeting_id: &self.meeting_id,
+                epoch: self.epoch,
+                transcript_hash: &self.transcript_hash,
+                voter: self.own_leaf,
+                candidate,
+                failed: &failed,
+                binding: false,
+            },
+        );
+        self.push_transmit(
+            Destination::Participant(self.roster.id_of(candidate)),
+            wire::envelope(Body::FailoverVote(vote)),
+        );
+        self.resync_requested_for = None;
+        self.request_resync_at(now, rng, "the leader's heartbeats stopped".into());
+        Ok(())
+    }
+
+    /// Whether our watchdog currently reports the leader silent for the limit (section 11).
+    fn leader_silent(&self) -> bool {
+        match &self.role {
+            Role::Member(m) => m.missed_reported >= self.config.missed_heartbeats_limit,
+            Role::Leader(_) => false,
+        }
+    }
+
+    /// VOTE-1: a pre-vote or binding vote for us joins our ballot; a candidate's call for
+    /// binding votes gets ours if we still stand by our pre-vote. A vote for another epoch,
+    /// transcript or candidate changes nothing.
+    fn on_failover_vote<R: CryptoRng + ?Sized>(
+        &mut self,
+        signed: SignedMessage,
+        now: Duration,
+        rng: &mut R,
+    ) -> Result<(), MeetingError> {
+        if !matches!(self.phase, Phase::Active) || self.is_leader() {
+            return Ok(());
+        }
+        let v = quorum::read_vote(&signed, &self.meeting_id, self.epoch, &self.transcript_hash)?;
+        if v.voter == v.candidate && v.candidate != self.own_leaf {
+            return self.on_failover_call(&signed, v, now);
+        }
+        if v.candidate != self.own_leaf {
+            return Ok(()); // not for us (a relay may deliver anything anywhere)
+        }
+        let failed = quorum::failed_set(&self.roster, self.leader_leaf, self.own_leaf).ok_or(
+            MeetingError::Unexpected {
+                message: "failover vote",
+                reason: "we cannot be a failover candidate",
+            },
+        )?;
+        if v.failed != failed || v.voter == self.own_leaf || failed.contains(&v.voter) {
+            return Err(MeetingError::Invalid {
+                message: "failover vote",
+                reason: format!("the vote of leaf {} names other failed leaves", v.voter),
+            });
+        }
+        self.verify_member(v.voter, labels::FAILOVER_VOTE, &signed, "failover vote")?;
+        let (epoch, th) = (self.epoch, self.transcript_hash);
+        let Role::Member(m) = &mut self.role else {
+            return Ok(());
+        };
+        let ballot = m
+            .ballot
+            .get_or_insert_with(|| quorum::Ballot::new(epoch, th, failed.clone()));
+        if ballot.epoch != epoch || ballot.transcript_hash != th {
+            *ballot = quorum::Ballot::new(epoch, th, failed);
+        }
+        ballot.pre_votes.insert(v.voter);
+        if v.binding {
+            ballot.votes.insert(v.voter, signed);
+        } else if !ballot.votes.contains_key(&v.voter) {
+            // Still only a pre-vote: our call (or its answer) was lost; call again.
+            ballot.called.remove(&v.voter);
+        }
+        self.advance_ballot(now, rng)
+    }
+
+    /// VOTE-2 at a voter: the candidate we pre-voted for calls for binding votes. We vote if
+    /// we still do not hear our leader and the call is for exactly our pre-vote; from then on we
+    /// accept nothing the failed leaves sign.
+    fn on_failover_call(
+        &mut self,
+        signed: &SignedMessage,
+        v: quorum::VoteContent,
+        now: Duration,
+    ) -> Result<(), MeetingError> {
+        let _ = now;
+        if !v.binding || !self.leader_silent() {
+            return Ok(());
+        }
+        let expected = quorum::failed_set(&self.roster, self.leader_leaf, v.candidate);
+        if expected.as_deref() != Some(v.failed.as_slice()) {
+            return Ok(());
+        }
+        self.verify_member(v.candidate, labels::FAILOVER_VOTE, signed, "failover call")?;
+        let vote = quorum::sign_vote(
+            &self.identity,
+            &quorum::VoteFields {
+                meeting_id: &self.meeting_id,
+                epoch: self.epoch,
+                transcript_hash: &self.transcript_hash,
+                voter: self.own_leaf,
+                candidate: v.candidate,
+                failed: &v.failed,
+                binding: true,
+            },
+        );
+        if let Role::Member(m) = &mut self.role {
+            m.voted_out.extend(v.failed.iter().copied());
+        }
+        self.push_transmit(
+            Destination::Participant(self.roster.id_of(v.candidate)),
+            wire::envelope(Body::FailoverVote(vote)),
+        );
+        Ok(())
+    }
+
+    /// FO-2 at the candidate: once our pre-votes form a quorum, call those voters for binding
+    /// votes; once the binding votes form a quorum, make the failover commit.
+    fn advance_ballot<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Duration,
+        rng: &mut R,
+    ) -> Result<(), MeetingError> {
+        let Role::Member(m) = &self.role else {
+            return Ok(());
+        };
+        let Some(ballot) = m.ballot.as_ref() else {
+            return Ok(());
+        };
+        if ballot.epoch != self.epoch {
+            return Ok(());
+        }
+        // FO-2: a heartbeat certifying our epoch as stable replaces the previous roster's
+        // majority.
+        let proof = m.stable_proof.clone();
+        let previous = if proof.is_some() {
+            0
         } else {
-            self.resync_requested_for = None;
-            self.request_resync_at(now, rng, "the leader's heartbeats stopped".into());
+            self.previous_roster_len
+        };
+        let quorum_of = |voters: &mut dyn Iterator<Item = u32>| {
+            quorum::is_quorum(&self.roster, self.epoch, previous, self.own_leaf, voters)
+        };
+        if quorum_of(&mut ballot.votes.keys().copied()) {
+            let failed = ballot.failed.clone();
+            let votes: Vec<SignedMessage> = ballot.votes.values().cloned().collect();
+            return self.become_failover_leader(&failed, votes, proof, now, rng);
+        }
+        if !quorum_of(&mut ballot.pre_votes.iter().copied()) {
+            return Ok(());
+        }
+        let uncalled: Vec<u32> = ballot
+            .pre_votes
+            .iter()
+            .filter(|v| !ballot.called.contains(v))
+            .copied()
+            .collect();
+        if uncalled.is_empty() {
+            return Ok(());
+        }
+        let call = quorum::sign_vote(
+            &self.identity,
+            &quorum::VoteFields {
+                meeting_id: &self.meeting_id,
+                epoch: self.epoch,
+                transcript_hash: &self.transcript_hash,
+                voter: self.own_leaf,
+                candidate: self.own_leaf,
+                failed: &ballot.failed,
+                binding: true,
+            },
+        );
+        let payload = wire::envelope(Body::FailoverVote(call));
+        for leaf in &uncalled {
+            let to = self.roster.id_of(*leaf);
+            self.push_transmit(Destination::Participant(to), payload.clone());
+        }
+        if let Role::Member(m) = &mut self.role
+            && let Some(b) = m.ballot.as_mut()
+        {
+            b.called.extend(uncalled);
         }
         Ok(())
     }
@@ -1200,48 +1568,26 @@ impl Meeting {
     fn become_failover_leader<R: CryptoRng + ?Sized>(
         &mut self,
         failed: &[u32],
+        votes: Vec<SignedMessage>,
+        stable_proof: Option<SignedMessage>,
         now: Duration,
         rng: &mut R,
     ) -> Result<(), MeetingError> {
-        let mut removes = BTreeMap::new();
+        let mut leader = LeaderState::new(
+            None,
+            &self.config,
+            now,
+            quorum::Stability::settled(self.epoch, now),
+        );
         for &f in failed {
             if f != self.own_leaf && self.roster.members.contains_key(&f) {
-                removes.insert(f, RemovalReason::LeaderFailed);
+                leader
+                    .pending_removes
+                    .insert(f, RemovalReason::LeaderFailed);
             }
         }
-        let fork = self.roster.get(self.leader_leaf).map(|l| {
-            Box::new(ForkInfo {
-                taken_at: now,
-                leader_leaf: self.leader_leaf,
-                leader_identity: l.announcement.identity.clone(),
-                roster: self.roster.clone(),
-                occupancy: self.occupancy.clone(),
-                epoch: self.epoch,
-                transcript_hash: self.transcript_hash,
-                locked: self.locked,
-                hb_seq: match &self.role {
-                    Role::Member(m) => m.hb_seq,
-                    Role::Leader(_) => 0,
-                },
-            })
-        });
-        let leader = LeaderState {
-            tree: None,
-            pending_adds: Vec::new(),
-            pending_removes: removes,
-            commit_due: Some(now),
-            rotate_pending: false,
-            lock_pending: None,
-            handover_to: None,
-            rebuild_pending: true,
-            hb_seq: 0,
-            prev_hb_hash: [0u8; 32],
-            next_heartbeat: now,
-            next_rotation: self.config.rotation_interval.map(|r| now + r),
-            fork,
-            last_seen: BTreeMap::new(),
-            last_answer: BTreeMap::new(),
-        };
+        leader.pending_votes = votes;
+        leader.pending_stable_proof = stable_proof;
         self.role = Role::Leader(Box::new(leader));
         self.resume_sending();
         self.leader_commit(now, rng)
@@ -1365,136 +1711,13 @@ impl Meeting {
         }
         match wire::decode_envelope(bytes)? {
             Body::Announcement(s) => self.on_announcement(s, now, rng),
-            Body::Commit(b) => self.on_commit_bundle(b, now, rng),
+            Body::Commit(b) => self.on_commit_bundle(b, bytes, now, rng),
             Body::Welcome(w) => self.on_welcome(w, now, rng),
             Body::Heartbeat(h) => self.on_heartbeat(h, now, rng),
             Body::Leave(s) => self.on_leave(s, now),
             Body::ResyncRequest(s) => self.on_resync_request(s, now, rng),
-            Body::Liveness(s) => self.on_liveness(s, now),
-        }
-    }
-
-    fn on_announcement<R: CryptoRng + ?Sized>(
-        &mut self,
-        signed: SignedMessage,
-        now: Duration,
-        rng: &mut R,
-    ) -> Result<(), MeetingError> {
-        if !self.is_leader() {
-            return Ok(()); // Not for us; relays may broadcast.
-        }
-        let bytes = encode(&signed);
-        let ann = parse_announcement(&bytes, &self.meeting_id)?;
-        let mut replaces = None;
-        if let Some(leaf) = self.roster.leaf_of(&ann.participant_id) {
-            let same_bytes = self
-                .roster
-                .get(leaf)
-                .is_some_and(|m| m.announcement.bytes == ann.bytes);
-            if same_bytes {
-                // Admitted already but the joiner did not get its Welcome: send it again.
-                if !self.answer_allowed(leaf, now) {
-                    return Ok(());
-                }
-                let w = self.make_welcome(leaf, ann.nonce, true, rng)?;
-                self.push_transmit(Destination::Participant(ann.participant_id), w);
-                return Ok(());
-            }
-            let same_identity = self
-                .roster
-                .pins
-                .get(&ann.participant_id)
-                .is_some_and(|p| *p == ann.identity);
-            if same_identity && leaf != self.own_leaf {
-                // The same device rejoined with fresh keys: replace its old leaf.
-                replaces = Some(leaf);
-            }
-        }
-        self.check_admission(&ann, replaces.as_slice())?;
-        let delay = self.config.commit_delay;
-        let max = self.config.max_participants;
-        let present = self.roster.members.len();
-        let Role::Leader(l) = &mut self.role else {
-            return Ok(());
-        };
-        if l.pending_adds
-            .iter()
-            .any(|p| p.participant_id == ann.participant_id)
-        {
-            return Ok(()); // duplicate delivery of a queued announcement
-        }
-        if l.pending_adds.len() >= MAX_PENDING_ANNOUNCEMENTS {
-            return Err(MeetingError::Refused {
-                participant: ann.participant_id,
-                reason: format!("{MAX_PENDING_ANNOUNCEMENTS} announcements already queued"),
-            });
-        }
-        if present + l.pending_adds.len() >= max + usize::from(replaces.is_some()) {
-            return Err(MeetingError::Full(max));
-        }
-        if let Some(old) = replaces {
-            l.pending_removes.insert(old, RemovalReason::Left);
-        }
-        l.pending_adds.push(ann);
-        l.commit_due.get_or_insert(now + delay);
-        Ok(())
-    }
-
-    /// Admission rules for a new member: unique participant id among present members (after
-    /// `removed`), identity pinning, lock state.
-    fn check_admission(
-        &self,
-        ann: &ValidAnnouncement,
-        removed: &[u32],
-    ) -> Result<(), MeetingError> {
-        let refuse = |reason: String| MeetingError::Refused {
-            participant: ann.participant_id.clone(),
-            reason,
-        };
-        if let Some(leaf) = self.roster.leaf_of(&ann.participant_id)
-            && !removed.contains(&leaf)
-        {
-            return Err(refuse(
-                "a participant with this id is already present".into(),
-            ));
-        }
-        match self.roster.pins.get(&ann.participant_id) {
-            Some(pinned) if pinned != &ann.identity => {
-                return Err(refuse(format!(
-                    "identity {} differs from the identity {} this id joined with",
-                    ann.identity.fingerprint_string(),
-                    pinned.fingerprint_string()
-                )));
-            }
-            Some(_) => {}
-            None => {
-                if self.locked {
-                    return Err(refuse("the meeting is locked to new identities".into()));
-                }
-                if self.roster.pins.len() >= MAX_PINNED_IDENTITIES {
-                    return Err(refuse(
-                        "the meeting has admitted too many identities".into(),
-                    ));
-                }
-            }
-        }
-        let members = self
-            .roster
-            .members
-            .iter()
-            .filter(|(l, _)| !removed.contains(l))
-            .map(|(_, m)| &m.announcement);
-        match negotiate_suite(members.chain(std::iter::once(ann))) {
-            None => Err(refuse(
-                "shares no cipher suite with the meeting's members".into(),
-            )),
-            Some(s) if self.config.require_post_quantum && !s.is_post_quantum() => {
-                Err(refuse(format!(
-                    "supports no post-quantum suite, which this meeting requires (suite {})",
-                    s.id()
-                )))
-            }
-            Some(_) => Ok(()),
+            Body::Liveness(s) => self.on_liveness(s, now, rng),
+            Body::FailoverVote(s) => self.on_failover_vote(s, now, rng),
         }
     }
 
@@ -1539,11 +1762,24 @@ impl Meeting {
         if let Role::Leader(l) = &mut self.role {
             l.pending_removes.insert(leave.leaf, RemovalReason::Left);
             l.commit_due.get_or_insert(now + delay);
+            // STB-1: a member that leaves without having voted in its epoch never votes again:
+            // its Leave acknowledges our epoch and every later one.
+            if !leave.voted && leave.epoch == l.stability.epoch {
+                l.left.insert((leave.leaf, admitted));
+                l.stability.ack(leave.leaf, admitted, l.stability.epoch);
+            }
         }
         Ok(())
     }
 
-    fn on_liveness(&mut self, signed: SignedMessage, now: Duration) -> Result<(), MeetingError> {
+    /// LIV-1, and R1/STB-1: a liveness nonce is also the member's acknowledgement of its epoch;
+    /// a member that the current epoch's commit removed may still acknowledge it.
+    fn on_liveness<R: CryptoRng + ?Sized>(
+        &mut self,
+        signed: SignedMessage,
+        now: Duration,
+        rng: &mut R,
+    ) -> Result<(), MeetingError> {
         if !self.is_leader() {
             return Ok(());
         }
@@ -1551,6 +1787,9 @@ impl Meeting {
         wire::check_version("liveness nonce", msg.version)?;
         wire::check_meeting("liveness nonce", &msg.meeting_id, &self.meeting_id)?;
         let nonce = wire::nonce24("liveness nonce", &msg.nonce)?;
+        let th = wire::hash32("liveness nonce", "transcript_hash", &msg.transcript_hash)?;
+        // STB-1: only an acknowledgement of our exact epoch state counts.
+        let same_state = msg.epoch == self.epoch && bool::from(th.ct_eq(&self.transcript_hash));
         let admitted = self.verify_member(msg.leaf, labels::LIVENESS, &signed, "liveness nonce")?;
         if msg.epoch < admitted || msg.epoch > self.epoch {
             return Err(MeetingError::StaleEpoch {
@@ -1563,7 +1802,33 @@ impl Meeting {
             m.newest_nonce = nonce;
         }
         self.mark_seen(msg.leaf, now);
-        Ok(())
+        if !same_state {
+            return Ok(());
+        }
+        self.record_ack(msg.leaf, admitted, msg.epoch, now, rng)
+    }
+
+    /// STB-1: counts an acknowledgement; if it makes our epoch stable and a commit is due,
+    /// makes the commit now (STB-2).
+    fn record_ack<R: CryptoRng + ?Sized>(
+        &mut self,
+        leaf: u32,
+        admitted: u64,
+        epoch: u64,
+        now: Duration,
+        rng: &mut R,
+    ) -> Result<(), MeetingError> {
+        let Role::Leader(l) = &mut self.role else {
+            return Ok(());
+        };
+        if !l.stability.ack(leaf, admitted, epoch) {
+            return Ok(());
+        }
+        if l.commit_due.is_some_and(|d| now >= d) {
+            return self.leader_commit(now, rng);
+        }
+        // Certify the stable epoch at once (FO-2 lets a failover rely on it).
+        self.leader_heartbeat(now)
     }
 
     fn on_resync_request<R: CryptoRng + ?Sized>(
@@ -1586,6 +1851,16 @@ impl Meeting {
         self.mark_seen(req.leaf, now);
         if !self.answer_allowed(req.leaf, now) {
             return Ok(());
+        }
+        // FO-5: a member still at the epoch our failover built on gets the failover commit
+        // (which it can verify) before the Welcome (which it then accepts from its new leader).
+        if let Role::Leader(l) = &self.role
+            && let Some((parent, bundle)) = &l.failover_bundle
+            && req.have_epoch == *parent
+        {
+            let bundle = bundle.clone();
+            let to = self.roster.id_of(req.leaf);
+            self.push_transmit(Destination::Participant(to), bundle);
         }
         let welcome = self.make_welcome(req.leaf, nonce, true, rng)?;
         let to = self.roster.id_of(req.leaf);
@@ -1642,6 +1917,8 @@ impl Meeting {
             return Err(MeetingError::NotTheLeader("commit"));
         };
         l.commit_due = None;
+        let votes = std::mem::take(&mut l.pending_votes);
+        let stable_proof = l.pending_stable_proof.take();
         let rebuild = l.rebuild_pending || l.tree.is_none();
         let handover_to = l.handover_to.take();
         let mut removes: Vec<(u32, RemovalReason)> =
@@ -1665,6 +1942,14 @@ impl Meeting {
             removes.clear();
         } else {
             l.pending_removes.clear();
+        }
+        // STB-4: a commit other than a failover removes at most floor(n / 2) of the n members;
+        // the rest wait for the next commit (so the members it keeps can make it stable).
+        if votes.is_empty() {
+            let max = self.roster.members.len() / 2;
+            for (leaf, reason) in removes.split_off(max.min(removes.len())) {
+                l.pending_removes.insert(leaf, reason);
+            }
         }
         let removed_leaves: Vec<u32> = removes.iter().map(|(l, _)| *l).collect();
         // Re-check admissions against the roster as it will be.
@@ -1758,6 +2043,12 @@ impl Meeting {
             updates_root: merkle::root(&leaf_hashes).to_vec(),
             update_count: u32::try_from(updates.len()).unwrap_or(u32::MAX),
             rebuild,
+            votes: if reason == CommitReason::Failover {
+                votes
+            } else {
+                Vec::new()
+            },
+            stable_heartbeat: stable_proof.filter(|_| reason == CommitReason::Failover),
         };
         let content = encode(&commit);
         let signed = wire::sign(&self.identity, labels::COMMIT, content.clone());
@@ -1779,6 +2070,17 @@ impl Meeting {
             proof: vec![],
         };
         let th = transcript_next(&self.transcript_hash, &content);
+        let own_admitted = self
+            .roster
+            .get(self.own_leaf)
+            .map(|m| m.admitted_epoch)
+            .unwrap_or(0);
+        let previous_members: BTreeSet<(u32, u64)> = self
+            .roster
+            .members
+            .iter()
+            .map(|(leaf, m)| (*leaf, m.admitted_epoch))
+            .collect();
         self.apply_roster(&commit, &plan, &admitted, epoch, th)?;
         if suite != self.suite {
             self.suite = suite;
@@ -1787,6 +2089,9 @@ impl Meeting {
                 post_quantum: suite.is_post_quantum(),
             });
         }
+        let envelope = wire::envelope(Body::Commit(bundle));
+        // STB-1: a majority of the previous epoch's members, among those this commit keeps.
+        let previous = self.previous_roster_len;
         if let Role::Leader(l) = &mut self.role {
             l.hb_seq = 0;
             l.prev_hb_hash = [0u8; 32];
@@ -1794,8 +2099,27 @@ impl Meeting {
             if rotate || rebuild {
                 l.next_rotation = self.config.rotation_interval.map(|r| now + r);
             }
+            let mut stability = quorum::Stability::new(epoch, now, previous);
+            stability.ack(self.own_leaf, own_admitted, epoch);
+            // Kept members of the previous roster that left without voting acknowledge for
+            // themselves; the others must answer.
+            let kept: BTreeSet<(u32, u64)> = self
+                .roster
+                .members
+                .iter()
+                .map(|(leaf, m)| (*leaf, m.admitted_epoch))
+                .filter(|k| previous_members.contains(k))
+                .collect();
+            l.left.retain(|k| kept.contains(k));
+            for &(leaf, admitted) in &l.left {
+                stability.ack(leaf, admitted, epoch);
+            }
+            l.stability = stability;
+            if reason == CommitReason::Failover {
+                l.failover_bundle = Some((epoch.saturating_sub(1), envelope.clone()));
+            }
         }
-        self.push_transmit(Destination::All, wire::envelope(Body::Commit(bundle)));
+        self.push_transmit(Destination::All, envelope.clone());
         if let Some(to) = handover_to {
             // We are a member now: keep our own path from the full tree.
             let path = match &self.role {
@@ -1812,16 +2136,13 @@ impl Meeting {
                 .map(|p| MemberPath::from_secrets(self.own_leaf, self.occupancy.width(), p))
                 .transpose()
                 .map_err(|source| MeetingError::Tree { epoch, source })?;
-            self.role = Role::Member(Box::new(MemberState {
-                path,
-                last_heartbeat: now,
-                hb_seq: 0,
-                prev_hb_hash: [0u8; 32],
-                missed_reported: 0,
-                suspected: BTreeSet::new(),
-            }));
+            let mut member = MemberState::new(path, now);
+            member.handover_resend = Some((epoch, envelope));
+            self.role = Role::Member(Box::new(member));
             // apply_roster already reported the LeaderChanged event for `to`.
             let _ = to;
+            // R1: acknowledge the handover epoch to the new leader.
+            self.post_nonce(now, rng);
             return Ok(());
         }
         self.install_secrets(now)?;
@@ -1950,6 +2271,7 @@ impl Meeting {
                         announcement: m.announcement.bytes.clone(),
                     })
                     .collect(),
+                previous_roster_size: u32::try_from(self.previous_roster_len).unwrap_or(u32::MAX),
             };
             let bytes = encode(&wire::sign(&self.identity, labels::GROUP_INFO, encode(&gi)));
             // Signed once per epoch and reused for every joiner and resync of that epoch.
@@ -2017,9 +2339,12 @@ impl Meeting {
             confirmation: confirmation.to_vec(),
             liveness_root: merkle::root(&hashes).to_vec(),
             liveness_count: u32::try_from(echoes.len()).unwrap_or(u32::MAX),
+            stable: l.stability.epoch == self.epoch && l.stability.is_stable(),
         };
         let content = encode(&hb);
         l.prev_hb_hash = crate::schedule::heartbeat_hash(&content);
+        self.admission
+            .heartbeat_sent(l.prev_hb_hash, self.epoch, now); // ANN-10
         let signed = wire::sign(&self.identity, labels::HEARTBEAT, content);
         let bundle = pb::HeartbeatBundle {
             heartbeat: Some(signed),
@@ -2034,6 +2359,7 @@ impl Meeting {
             proof: vec![],
         };
         self.push_transmit(Destination::All, wire::envelope(Body::Heartbeat(bundle)));
+        self.expire_join_requests(now);
         Ok(())
     }
 
@@ -2042,6 +2368,7 @@ impl Meeting {
     fn on_commit_bundle<R: CryptoRng + ?Sized>(
         &mut self,
         bundle: pb::CommitBundle,
+        encoded: &[u8],
         now: Duration,
         rng: &mut R,
     ) -> Result<(), MeetingError> {
@@ -2054,11 +2381,11 @@ impl Meeting {
         wire::check_meeting("commit", &commit.meeting_id, &self.meeting_id)?;
         if matches!(self.phase, Phase::Joining) {
             // Commits after the one that admits us are applied once the Welcome arrives.
-            self.buffer_commit(commit.epoch, bundle)?;
+            self.buffer_commit(commit.epoch, encoded)?;
             return Ok(());
         }
         if matches!(self.role, Role::Leader(_)) {
-            return self.leader_on_commit(&bundle, &commit);
+            return self.leader_on_commit(&commit, now);
         }
         if commit.epoch <= self.epoch {
             return Err(MeetingError::StaleEpoch {
@@ -2068,60 +2395,86 @@ impl Meeting {
             });
         }
         if commit.epoch > self.epoch.saturating_add(1) {
+            // COM-5: buffered, unverified, inside the window. An unverifiable commit alone never
+            // triggers a resync: a signed heartbeat of a later epoch does (HB-4).
             let expected = self.epoch.saturating_add(1);
-            self.buffer_commit(commit.epoch, bundle)?;
-            self.request_resync_at(
-                now,
-                rng,
-                format!(
-                    "commit for epoch {} arrived before epoch {expected}",
-                    commit.epoch
-                ),
-            );
+            self.buffer_commit(commit.epoch, encoded)?;
             return Err(MeetingError::Gap {
                 epoch: commit.epoch,
                 expected,
             });
         }
         self.apply_commit(bundle, commit, now, rng)?;
+        // HO-1: a leader that handed over to leave is done once the next leader commits.
+        if let Role::Member(m) = &self.role
+            && m.leaving.is_some()
+            && !matches!(self.phase, Phase::Ended)
+        {
+            self.end(RemovalReason::Left);
+            return Ok(());
+        }
         self.drain_pending(now, rng);
         Ok(())
     }
 
-    /// COM-3: a leader applies only its own commits; it rejects every other commit, including
-    /// a failover commit that deposes it (a leader that runs is not failed; the failover leader
-    /// returns by the fork rule when it hears this leader's heartbeats).
-    fn leader_on_commit(
-        &mut self,
-        _bundle: &pb::CommitBundle,
-        commit: &pb::Commit,
-    ) -> Result<(), MeetingError> {
-        let _ = commit;
+    /// COM-3: a leader applies only its own commits and rejects every other one; the one
+    /// exception is a failover commit that removes it and carries a quorum of votes from its
+    /// own epoch (FO-2): a majority elected another leader, so it ends (FO-6).
+    fn leader_on_commit(&mut self, commit: &pb::Commit, now: Duration) -> Result<(), MeetingError> {
+        let _ = now;
+        let deposes_us = commit.reason == CommitReason::Failover as i32
+            && commit.epoch == self.epoch.saturating_add(1)
+            && commit
+                .removes
+                .iter()
+                .any(|r| r.leaf == self.own_leaf && r.reason == RemoveReason::LeaderFailed as i32);
+        if deposes_us && self.verify_failover(commit).is_ok() {
+            self.end(RemovalReason::LeaderFailed);
+            return Ok(());
+        }
         Err(MeetingError::Unexpected {
             message: "commit",
             reason: "the leader applies only its own commits",
         })
     }
 
-    fn buffer_commit(&mut self, epoch: u64, bundle: pb::CommitBundle) -> Result<(), MeetingError> {
-        if !self.pending_commits.contains_key(&epoch)
-            && self.pending_commits.len() >= MAX_PENDING_COMMITS
-        {
-            // Keep the earliest: they are needed first.
-            let last = self.pending_commits.keys().next_back().copied();
-            match last {
-                Some(l) if l > epoch => {
-                    self.pending_commits.remove(&l);
+    /// COM-2/COM-5: keeps an encoded commit envelope for later, bounded in count, bytes and
+    /// epochs ahead; the earliest epochs are kept (they are needed first).
+    fn buffer_commit(&mut self, epoch: u64, encoded: &[u8]) -> Result<(), MeetingError> {
+        let full = |reason: String| MeetingError::Invalid {
+            message: "commit",
+            reason,
+        };
+        let window = u64::try_from(MAX_PENDING_COMMITS).unwrap_or(u64::MAX);
+        if matches!(self.phase, Phase::Active) && epoch > self.epoch.saturating_add(window) {
+            return Err(full(format!(
+                "epoch {epoch} is more than {MAX_PENDING_COMMITS} epochs ahead of {}",
+                self.epoch
+            )));
+        }
+        if encoded.len() > MAX_PENDING_COMMIT_BYTES {
+            return Err(full(format!("{} bytes is over the buffer", encoded.len())));
+        }
+        self.pending_commits.remove(&epoch);
+        loop {
+            let used: usize = self.pending_commits.values().map(Vec::len).sum();
+            let over_bytes = used.saturating_add(encoded.len()) > MAX_PENDING_COMMIT_BYTES;
+            let over_count = self.pending_commits.len() >= MAX_PENDING_COMMITS;
+            if !over_bytes && !over_count {
+                break;
+            }
+            match self.pending_commits.keys().next_back().copied() {
+                Some(last) if last > epoch => {
+                    self.pending_commits.remove(&last);
                 }
                 _ => {
-                    return Err(MeetingError::Invalid {
-                        message: "commit",
-                        reason: format!("{MAX_PENDING_COMMITS} commits already buffered"),
-                    });
+                    return Err(full(format!(
+                        "{MAX_PENDING_COMMITS} commits or {MAX_PENDING_COMMIT_BYTES} bytes already buffered"
+                    )));
                 }
             }
         }
-        self.pending_commits.insert(epoch, bundle);
+        self.pending_commits.insert(epoch, encoded.to_vec());
         Ok(())
     }
 
@@ -2129,8 +2482,11 @@ impl Meeting {
         loop {
             self.pending_commits.retain(|e, _| *e > self.epoch);
             let next = self.epoch.saturating_add(1);
-            let Some(bundle) = self.pending_commits.remove(&next) else {
+            let Some(encoded) = self.pending_commits.remove(&next) else {
                 break;
+            };
+            let Ok(Body::Commit(bundle)) = wire::decode_envelope(&encoded) else {
+                continue;
             };
             let Some(signed) = bundle.commit.as_ref() else {
                 continue;
@@ -2138,6 +2494,9 @@ impl Meeting {
             let Ok(commit) = wire::decode_content::<pb::Commit>(MessageKind::Commit, signed) else {
                 continue;
             };
+            if matches!(self.phase, Phase::Ended) || self.is_leader() {
+                break;
+            }
             if self.apply_commit(bundle, commit, now, rng).is_err() {
                 break;
             }
@@ -2149,64 +2508,93 @@ impl Meeting {
         }
     }
 
-    /// Who may sign a commit for the next epoch: the leader, or on failover the successor.
-    fn expected_signer(&self, commit: &pb::Commit, now: Duration) -> Result<u32, MeetingError> {
-        let failover = commit.reason == CommitReason::Failover as i32;
-        if failover {
-            // Accept a failover only if we too have missed the leader's heartbeats for all but
-            // one interval of the limit: a relay that starves only the successor cannot depose a
-            // live leader.
-            if let Role::Member(m) = &self.role {
-                // FO-3: each further failed leader named in the commit needs another full limit.
-                let extra = commit
-                    .removes
-                    .iter()
-                    .filter(|r| {
-                        r.reason == RemoveReason::LeaderFailed as i32 && r.leaf != self.leader_leaf
-                    })
-                    .count();
-                let limit = self.config.missed_heartbeats_limit;
-                let intervals = (u32::try_from(extra).unwrap_or(u32::MAX).saturating_add(1))
-                    .saturating_mul(limit)
-                    .saturating_sub(1);
-                let quiet = now.saturating_sub(m.last_heartbeat);
-                let needed = self.config.heartbeat_interval * intervals;
-                if quiet < needed {
-                    return Err(MeetingError::Unexpected {
-                        message: "failover commit",
-                        reason: "the leader's heartbeats still reach us",
-                    });
-                }
-            }
-            let removes_leader = commit.removes.iter().any(|r| {
-                r.leaf == self.leader_leaf && r.reason == RemoveReason::LeaderFailed as i32
+    /// FO-1 to FO-4: checks a failover commit against our state (the failed set, the new
+    /// leader, the votes and their quorum). Pure.
+    fn verify_failover(&self, commit: &pb::Commit) -> Result<u32, MeetingError> {
+        let failed: Vec<u32> = commit
+            .removes
+            .iter()
+            .filter(|r| r.reason == RemoveReason::LeaderFailed as i32)
+            .map(|r| r.leaf)
+            .collect();
+        let expected = quorum::failed_set(&self.roster, self.leader_leaf, commit.leader_leaf);
+        if !commit.rebuild || expected.as_deref() != Some(failed.as_slice()) {
+            return Err(MeetingError::BadRoster {
+                epoch: commit.epoch,
+                reason: "a failover commit must rebuild and remove exactly the leader and the \
+                         members ranked before the new leader"
+                    .into(),
             });
-            if !removes_leader || !commit.rebuild {
+        }
+        let previous = match &commit.stable_heartbeat {
+            Some(hb) => {
+                self.check_stable_proof(hb, commit.epoch)?;
+                0
+            }
+            None => self.previous_roster_len,
+        };
+        quorum::verify_votes(
+            &self.roster,
+            &self.meeting_id,
+            self.epoch,
+            &self.transcript_hash,
+            previous,
+            commit.leader_leaf,
+            &failed,
+            &commit.votes,
+        )?;
+        Ok(commit.leader_leaf)
+    }
+
+    /// FO-2: a heartbeat of our leader for our epoch and transcript with `stable = true`. Pure.
+    fn check_stable_proof(&self, signed: &SignedMessage, next: u64) -> Result<(), MeetingError> {
+        let hb: pb::Heartbeat = wire::decode_content(MessageKind::Heartbeat, signed)?;
+        let th = wire::hash32("stable heartbeat", "transcript_hash", &hb.transcript_hash)?;
+        if hb.version != PROTOCOL_VERSION
+            || hb.meeting_id != self.meeting_id
+            || hb.epoch != self.epoch
+            || hb.leader_leaf != self.leader_leaf
+            || !hb.stable
+            || !bool::from(th.ct_eq(&self.transcript_hash))
+        {
+            return Err(MeetingError::BadRoster {
+                epoch: next,
+                reason: "the failover's stability heartbeat is not our leader's for our epoch"
+                    .into(),
+            });
+        }
+        self.verify_member(
+            self.leader_leaf,
+            labels::HEARTBEAT,
+            signed,
+            "stable heartbeat",
+        )?;
+        Ok(())
+    }
+
+    /// Who may sign a commit for the next epoch: the leader, or on failover the candidate a
+    /// quorum elected (FO-2). VOTE-2: never a leader we voted out.
+    fn expected_signer(&self, commit: &pb::Commit) -> Result<u32, MeetingError> {
+        let signer = if commit.reason == CommitReason::Failover as i32 {
+            self.verify_failover(commit)?
+        } else {
+            if !commit.votes.is_empty() {
                 return Err(MeetingError::BadRoster {
                     epoch: commit.epoch,
-                    reason: "a failover commit must remove the failed leader and rebuild".into(),
+                    reason: "only a failover commit carries votes".into(),
                 });
             }
-            let mut exclude: Vec<u32> = commit
-                .removes
-                .iter()
-                .filter(|r| r.reason == RemoveReason::LeaderFailed as i32)
-                .map(|r| r.leaf)
-                .collect();
-            exclude.push(self.leader_leaf);
-            let succ = self.roster.successor(&exclude).unwrap_or(u32::MAX);
-            if commit.leader_leaf != succ {
-                return Err(MeetingError::NotLeader {
-                    message: "failover commit",
-                    epoch: commit.epoch,
-                    signer: commit.leader_leaf,
-                    leader: succ,
-                });
-            }
-            Ok(succ)
-        } else {
-            Ok(self.leader_leaf)
+            self.leader_leaf
+        };
+        if let Role::Member(m) = &self.role
+            && m.voted_out.contains(&signer)
+        {
+            return Err(MeetingError::Unexpected {
+                message: "commit",
+                reason: "signed by a leader we voted out (VOTE-2)",
+            });
         }
+        Ok(signer)
     }
 
     fn apply_commit<R: CryptoRng + ?Sized>(
@@ -2222,7 +2610,7 @@ impl Meeting {
             reason: "no commit".into(),
         })?;
         // 1. Signer.
-        let signer = self.expected_signer(&commit, now)?;
+        let signer = self.expected_signer(&commit)?;
         let signer_member = self.roster.get(signer).ok_or(MeetingError::NotLeader {
             message: "commit",
             epoch,
@@ -2464,13 +2852,20 @@ impl Meeting {
             self.end(reason);
             return Ok(());
         }
+        // R1: acknowledge the new epoch to the leader at once (it becomes stable, STB-1).
+        if !self.is_leader() {
+            self.post_nonce(now, rng);
+        }
         if let Role::Member(m) = &mut self.role {
             m.hb_seq = 0;
             m.prev_hb_hash = [0u8; 32];
             m.last_heartbeat = now;
             m.missed_reported = 0;
+            m.ballot = None;
+            m.stable_proof = None;
             if self.leader_leaf != old_leader {
                 m.suspected.clear();
+                m.voted_out.clear();
             }
             match path_result {
                 Ok(Some(p)) => {
@@ -2488,24 +2883,16 @@ impl Meeting {
             }
         }
         if self.leader_leaf == self.own_leaf && !matches!(self.role, Role::Leader(_)) {
-            // Handed over to us: rebuild the tree in our first commit.
-            let leader = LeaderState {
-                tree: None,
-                pending_adds: Vec::new(),
-                pending_removes: BTreeMap::new(),
-                commit_due: Some(now),
-                rotate_pending: false,
-                lock_pending: None,
-                handover_to: None,
-                rebuild_pending: true,
-                hb_seq: 0,
-                prev_hb_hash: [0u8; 32],
-                next_heartbeat: now,
-                next_rotation: self.config.rotation_interval.map(|r| now + r),
-                fork: None,
-                last_seen: BTreeMap::new(),
-                last_answer: BTreeMap::new(),
-            };
+            // Handed over to us: rebuild the tree in our first commit, once the handover epoch
+            // is stable (STB-2).
+            let mut stability = quorum::Stability::new(epoch, now, self.previous_roster_len);
+            let own_admitted = self
+                .roster
+                .get(self.own_leaf)
+                .map(|m| m.admitted_epoch)
+                .unwrap_or(0);
+            stability.ack(self.own_leaf, own_admitted, epoch);
+            let leader = LeaderState::new(None, &self.config, now, stability);
             self.role = Role::Leader(Box::new(leader));
             self.secrets = None;
             self.resume_sending();
@@ -2528,8 +2915,16 @@ impl Meeting {
         epoch: u64,
         th: [u8; 32],
     ) -> Result<(), MeetingError> {
+        self.previous_roster_len = self.roster.members.len();
         for r in &commit.removes {
             if let Some(m) = self.roster.members.remove(&r.leaf) {
+                let (pid, identity) = (&m.announcement.participant_id, &m.announcement.identity);
+                self.admission.pins.depart(pid, epoch);
+                if r.reason == RemoveReason::Removed as i32 {
+                    self.admission
+                        .pins
+                        .refuse(pid, identity, JoinRefusal::Removed); // ANN-11
+                }
                 self.push_event(Event::ParticipantRemoved {
                     participant_id: m.announcement.participant_id,
                     reason: RemovalReason::from_wire(r.reason),
@@ -2537,9 +2932,9 @@ impl Meeting {
             }
         }
         for (ann, leaf) in admitted.iter().zip(&plan.added_leaves) {
-            self.roster
+            self.admission
                 .pins
-                .insert(ann.participant_id.clone(), ann.identity.clone());
+                .admit(&ann.participant_id, &ann.identity, epoch);
             self.push_event(Event::ParticipantAdded {
                 participant_id: ann.participant_id.clone(),
                 leaf: *leaf,
@@ -2582,6 +2977,11 @@ impl Meeting {
         now: Duration,
         rng: &mut R,
     ) -> Result<(), MeetingError> {
+        if let Role::Member(m) = &self.role
+            && m.leaving.is_some()
+        {
+            return Ok(()); // HO-1: leaving; we take no new keys
+        }
         let w: pb::Welcome = wire::decode_content(MessageKind::Welcome, &signed)?;
         wire::check_version("welcome", w.version)?;
         wire::check_meeting("welcome", &w.meeting_id, &self.meeting_id)?;
@@ -2627,34 +3027,22 @@ impl Meeting {
                 });
             }
             if w.epoch > self.epoch {
-                // Buffer only what our leader (or, after a failover, its successor) signed.
-                let candidates = [
-                    Some(self.leader_leaf),
-                    self.roster.successor(&[self.leader_leaf]),
-                ];
-                let signed_ok = candidates.iter().flatten().any(|leaf| {
-                    self.roster.get(*leaf).is_some_and(|m| {
-                        m.announcement
-                            .identity
-                            .verify(labels::WELCOME, &signed.content, &signed.signature)
-                            .is_ok()
-                    })
-                });
-                if !signed_ok {
-                    return Err(MeetingError::Unexpected {
+                // WEL-5.2: kept unverified (at most MAX_PENDING_WELCOMES, each within
+                // MAX_ENVELOPE_SIZE) until its commit arrives; it causes nothing else.
+                if w.epoch > self.epoch.saturating_add(1) {
+                    return Err(MeetingError::Invalid {
                         message: "welcome",
-                        reason: "a Welcome for a future epoch not signed by our leader or its successor",
+                        reason: format!(
+                            "epoch {} is not the next epoch {}",
+                            w.epoch,
+                            self.epoch.saturating_add(1)
+                        ),
                     });
                 }
                 if self.pending_welcomes.len() >= MAX_PENDING_WELCOMES {
                     self.pending_welcomes.remove(0);
                 }
                 self.pending_welcomes.push(signed);
-                self.request_resync_at(
-                    now,
-                    rng,
-                    format!("Welcome for epoch {} before its commit", w.epoch),
-                );
                 return Ok(());
             }
             if w.epoch != self.epoch {
@@ -2692,13 +3080,19 @@ impl Meeting {
                 reason: "group info and Welcome disagree on epoch, transcript or suite".into(),
             });
         }
-        if gi.roster.len() > MAX_PARTICIPANTS {
+        if gi.roster.len() > MAX_PARTICIPANTS || gi.previous_roster_size as usize > MAX_PARTICIPANTS
+        {
             return Err(MeetingError::Invalid {
                 message: "group info",
-                reason: format!("{} roster entries", gi.roster.len()),
+                reason: format!(
+                    "{} roster entries, {} previous",
+                    gi.roster.len(),
+                    gi.previous_roster_size
+                ),
             });
         }
         let mut roster = Roster::default();
+        let mut ids = BTreeSet::new();
         let mut prev_leaf: Option<u32> = None;
         for e in &gi.roster {
             if prev_leaf.is_some_and(|p| p >= e.leaf) {
@@ -2718,15 +3112,12 @@ impl Meeting {
                     ),
                 });
             }
-            if roster.pins.contains_key(&ann.participant_id) {
+            if !ids.insert(ann.participant_id.clone()) {
                 return Err(MeetingError::Invalid {
                     message: "group info",
                     reason: format!("{} appears twice in the roster", ann.participant_id),
                 });
             }
-            roster
-                .pins
-                .insert(ann.participant_id.clone(), ann.identity.clone());
             roster.members.insert(
                 e.leaf,
                 Member {
@@ -2765,14 +3156,13 @@ impl Meeting {
             reason: format!("leader leaf {} is not in the roster", gi.leader_leaf),
         })?;
         if !joining {
-            // A resync may only come from our leader or its deterministic successor.
-            let ok_signer = gi.leader_leaf == self.leader_leaf
-                || self.roster.successor(&[self.leader_leaf]) == Some(gi.leader_leaf);
+            // WEL-6.3: a resync comes only from our own leader (a leader elected without us
+            // first sends us its failover commit, FO-5), and never from one we voted out.
             let same_key = self
                 .roster
                 .get(gi.leader_leaf)
                 .is_some_and(|m| m.announcement.identity == leader.announcement.identity);
-            if !ok_signer || !same_key {
+            if gi.leader_leaf != self.leader_leaf || !same_key {
                 return Err(MeetingError::NotLeader {
                     message: "resync group info",
                     epoch: gi.epoch,
@@ -2780,18 +3170,13 @@ impl Meeting {
                     leader: self.leader_leaf,
                 });
             }
-            if gi.leader_leaf != self.leader_leaf {
-                // WEL-6: following a successor needs the same quiet period as a failover.
-                if let Role::Member(m) = &self.role {
-                    let needed = self.config.heartbeat_interval
-                        * self.config.missed_heartbeats_limit.saturating_sub(1);
-                    if now.saturating_sub(m.last_heartbeat) < needed {
-                        return Err(MeetingError::Unexpected {
-                            message: "resync group info",
-                            reason: "signed by the successor while our leader's heartbeats still reach us",
-                        });
-                    }
-                }
+            if let Role::Member(m) = &self.role
+                && m.voted_out.contains(&gi.leader_leaf)
+            {
+                return Err(MeetingError::Unexpected {
+                    message: "resync group info",
+                    reason: "signed by a leader we voted out (VOTE-2)",
+                });
             }
             if gi.epoch < self.epoch {
                 return Err(MeetingError::StaleEpoch {
@@ -2822,7 +3207,7 @@ impl Meeting {
         })?;
         if me.announcement.identity != *self.identity.public()
             || me.announcement.participant_id != self.participant_id
-            || (joining && me.announcement.bytes != self.own_announcement)
+            || (joining && !self.is_own_announcement(&me.announcement))
         {
             return Err(MeetingError::Invalid {
                 message: "welcome",
@@ -2855,7 +3240,14 @@ impl Meeting {
             r?
         };
         self.roster = roster;
+        self.admission
+            .pins
+            .sync_present(self.roster.members.values().map(|m| {
+                let a = &m.announcement;
+                (a.participant_id.as_str(), &a.identity, m.admitted_epoch)
+            }));
         self.occupancy = occupancy;
+        self.previous_roster_len = gi.previous_roster_size as usize;
         if gi.leader_leaf != self.leader_leaf && !joining {
             let (pid, fp) = self.roster.describe(gi.leader_leaf);
             self.push_event(Event::LeaderChanged {
@@ -2880,8 +3272,12 @@ impl Meeting {
             m.missed_reported = 0;
             m.hb_seq = 0;
             m.suspected.clear();
+            m.ballot = None;
+            m.stable_proof = None;
         }
         self.install_secrets(now)?;
+        // R1: acknowledge the epoch we now hold.
+        self.post_nonce(now, rng);
         if joining {
             self.phase = Phase::Active;
             self.last_echo = now;
@@ -2943,84 +3339,14 @@ impl Meeting {
 
     // ----- member: heartbeats -----
 
-    /// A failover leader that hears a fresh heartbeat from the leader it deposed returns to the
-    /// state it forked from and asks that leader for a resync: the fork dies.
-    fn check_deposed_leader_alive<R: CryptoRng + ?Sized>(
-        &mut self,
-        signed: &SignedMessage,
-        hb: &pb::Heartbeat,
-        now: Duration,
-        has_fork: bool,
-        rng: &mut R,
-    ) -> Result<(), MeetingError> {
-        if !has_fork {
-            return Ok(()); // leaders ignore heartbeats
-        }
-        let Role::Leader(l) = &mut self.role else {
-            return Ok(());
-        };
-        let Some(fork) = l.fork.as_ref() else {
-            return Ok(());
-        };
-        if hb.leader_leaf != fork.leader_leaf {
-            return Ok(());
-        }
-        fork.leader_identity
-            .verify(labels::HEARTBEAT, &signed.content, &signed.signature)
-            .map_err(|source| MeetingError::BadSignature {
-                message: "heartbeat",
-                from: format!("deposed leader (leaf {})", fork.leader_leaf),
-                source,
-            })?;
-        let fresh = hb.epoch > fork.epoch || (hb.epoch == fork.epoch && hb.sequence > fork.hb_seq);
-        if !fresh {
-            return Err(MeetingError::StaleEpoch {
-                message: "heartbeat of the deposed leader",
-                epoch: hb.epoch,
-                current: self.epoch,
-            });
-        }
-        let Some(fork) = l.fork.take() else {
-            return Ok(());
-        };
-        // The fork's keys are wrong for the branch we return to: drop them before resyncing.
-        self.frames.clear();
-        self.roster = fork.roster;
-        self.occupancy = fork.occupancy;
-        self.epoch = fork.epoch;
-        self.transcript_hash = fork.transcript_hash;
-        self.locked = fork.locked;
-        self.leader_leaf = fork.leader_leaf;
-        self.secrets = None;
-        self.role = Role::Member(Box::new(MemberState {
-            path: None,
-            last_heartbeat: now,
-            hb_seq: fork.hb_seq,
-            prev_hb_hash: [0u8; 32],
-            missed_reported: 0,
-            suspected: BTreeSet::new(),
-        }));
-        let (pid, fp) = self.roster.describe(fork.leader_leaf);
-        self.push_event(Event::LeaderChanged {
-            participant_id: pid,
-            fingerprint: fp,
-        });
-        self.resync_requested_for = None;
-        self.request_resync_at(
-            now,
-            rng,
-            "our failover raced a live leader; rejoining its view".into(),
-        );
-        Ok(())
-    }
-
     fn on_heartbeat<R: CryptoRng + ?Sized>(
         &mut self,
         bundle: pb::HeartbeatBundle,
         now: Duration,
         rng: &mut R,
     ) -> Result<(), MeetingError> {
-        if !matches!(self.phase, Phase::Active) {
+        if matches!(self.phase, Phase::Joining) {
+            self.note_join_heartbeat(&bundle, now); // HB-1: only its hash, for the next announcement
             return Ok(());
         }
         let signed = bundle.heartbeat.as_ref().ok_or(MeetingError::Invalid {
@@ -3030,17 +3356,9 @@ impl Meeting {
         let hb: pb::Heartbeat = wire::decode_content(MessageKind::Heartbeat, signed)?;
         wire::check_version("heartbeat", hb.version)?;
         wire::check_meeting("heartbeat", &hb.meeting_id, &self.meeting_id)?;
-        if let Role::Leader(l) = &self.role {
+        if let Role::Leader(_) = &self.role {
             if hb.leader_leaf != self.own_leaf || hb.epoch > self.epoch {
-                let has_fork = l.fork.is_some();
-                let from_deposed = l
-                    .fork
-                    .as_ref()
-                    .is_some_and(|f| f.leader_leaf == hb.leader_leaf);
-                if has_fork && from_deposed {
-                    return self.check_deposed_leader_alive(signed, &hb, now, true, rng);
-                }
-                // HB-2: a leader ignores other heartbeats.
+                // HB-2: a leader ignores other heartbeats (branches never merge, 12.5).
                 return Err(MeetingError::NotLeader {
                     message: "heartbeat",
                     epoch: hb.epoch,
@@ -3058,6 +3376,14 @@ impl Meeting {
                 leader: self.leader_leaf,
             });
         }
+        if let Role::Member(m) = &self.role
+            && m.voted_out.contains(&hb.leader_leaf)
+        {
+            return Err(MeetingError::Unexpected {
+                message: "heartbeat",
+                reason: "signed by a leader we voted out (VOTE-2)",
+            });
+        }
         self.verify_member(self.leader_leaf, labels::HEARTBEAT, signed, "heartbeat")?;
         if hb.epoch < self.epoch {
             return Err(MeetingError::StaleEpoch {
@@ -3067,6 +3393,13 @@ impl Meeting {
             });
         }
         if hb.epoch > self.epoch {
+            // HO-1: a leader that handed over to leave is done once the next leader has moved on.
+            if let Role::Member(m) = &self.role
+                && m.leaving.is_some()
+            {
+                self.end(RemovalReason::Left);
+                return Ok(());
+            }
             // Our leader is alive (its signature verified); we are behind.
             if let Role::Member(m) = &mut self.role {
                 m.last_heartbeat = now;
@@ -3192,6 +3525,9 @@ impl Meeting {
         m.hb_seq = m_seq;
         m.prev_hb_hash = hb_hash;
         m.last_heartbeat = now;
+        if hb.stable {
+            m.stable_proof = Some(signed.clone());
+        }
         m.missed_reported = 0;
         m.suspected.clear();
         if let Some(nonce) = our_echo

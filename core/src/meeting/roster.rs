@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use super::wire::ValidAnnouncement;
-use crate::identity::PublicIdentity;
 
 /// A present member as the roster records it.
 #[derive(Clone, Debug)]
@@ -14,11 +13,10 @@ pub(crate) struct Member {
     pub newest_nonce: [u8; 24],
 }
 
-/// Present members by leaf, plus the identity pinned to every participant id ever admitted.
+/// Present members by leaf.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Roster {
     pub members: BTreeMap<u32, Member>,
-    pub pins: BTreeMap<String, PublicIdentity>,
 }
 
 impl Roster {

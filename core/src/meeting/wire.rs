@@ -6,8 +6,7 @@ use conclave_protocol::limits::{
     MAX_PARTICIPANT_ID_LEN, MAX_SUITES, MIN_MEETING_ID_LEN, PROTOCOL_VERSION,
 };
 use conclave_protocol::v1::{Envelope, SignedMessage, SuiteKey, envelope::Body};
-use conclave_protocol::{MessageKind, decode_bounded, encode};
-use prost::Message;
+use conclave_protocol::{CheckedMessage, MessageKind, decode_bounded, encode};
 
 use super::MeetingError;
 use crate::hpke::check_public_key;
@@ -36,7 +35,7 @@ pub(crate) fn decode_envelope(bytes: &[u8]) -> Result<Body, MeetingError> {
 }
 
 /// Decodes the content of a signed message (no signature check).
-pub(crate) fn decode_content<M: Message + Default>(
+pub(crate) fn decode_content<M: CheckedMessage>(
     kind: MessageKind,
     signed: &SignedMessage,
 ) -> Result<M, MeetingError> {
@@ -139,6 +138,8 @@ pub(crate) struct ValidAnnouncement {
     /// (suite id, public key), ascending suite ids.
     pub hpke_keys: Vec<(u32, Vec<u8>)>,
     pub nonce: [u8; LIVENESS_NONCE_LEN],
+    /// `recent_heartbeat`: the `HeartbeatHash` of a heartbeat the joiner received, if any.
+    pub recent_heartbeat: Option<[u8; HASH_LEN]>,
 }
 
 impl ValidAnnouncement {
@@ -203,6 +204,11 @@ pub(crate) fn parse_announcement(
         keys.push((*suite, public_key.clone()));
     }
     let nonce = nonce24(M, &a.liveness_nonce)?;
+    let recent_heartbeat = if a.recent_heartbeat.is_empty() {
+        None
+    } else {
+        Some(hash32(M, "recent_heartbeat", &a.recent_heartbeat)?)
+    };
     verify(&identity, labels::ANNOUNCEMENT, &signed, M, || {
         a.participant_id.clone()
     })?;
@@ -212,5 +218,6 @@ pub(crate) fn parse_announcement(
         identity,
         hpke_keys: keys,
         nonce,
+        recent_heartbeat,
     })
 }

@@ -15,7 +15,7 @@ const SEED: u64 = 0x4944_0001;
 
 /// The signature labels of spec/key-schedule.md section 3, as the `&'static str` that
 /// `PublicIdentity::verify` takes.
-pub const SIGNATURE_LABELS: [&str; 8] = [
+pub const SIGNATURE_LABELS: [&str; 9] = [
     labels::ANNOUNCEMENT,
     labels::COMMIT,
     labels::GROUP_INFO,
@@ -24,6 +24,7 @@ pub const SIGNATURE_LABELS: [&str; 8] = [
     labels::LEAVE,
     labels::RESYNC_REQUEST,
     labels::LIVENESS,
+    labels::FAILOVER_VOTE,
 ];
 
 /// Maps a label read from a file to the static label constant.

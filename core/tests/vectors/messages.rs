@@ -43,6 +43,7 @@ fn announcement_json(m: &Announcement) -> Value {
         "identity_key": h(&m.identity_key),
         "hpke_keys": m.hpke_keys.iter().map(|k| json!({"suite": k.suite, "public_key": h(&k.public_key)})).collect::<Vec<_>>(),
         "liveness_nonce": h(&m.liveness_nonce),
+        "recent_heartbeat": h(&m.recent_heartbeat),
     })
 }
 
@@ -167,6 +168,7 @@ fn liveness_json(m: &LivenessNonce) -> Value {
         "leaf": m.leaf,
         "epoch": m.epoch,
         "nonce": h(&m.nonce),
+        "transcript_hash": h(&m.transcript_hash),
     })
 }
 
@@ -179,6 +181,7 @@ fn envelope_json(m: &Envelope) -> Value {
         envelope::Body::Leave(s) => ("leave", signed_json(s)),
         envelope::Body::ResyncRequest(s) => ("resync_request", signed_json(s)),
         envelope::Body::Liveness(s) => ("liveness", signed_json(s)),
+        envelope::Body::FailoverVote(s) => ("failover_vote", signed_json(s)),
     };
     let mut m = Map::new();
     m.insert(name.into(), body);
@@ -324,6 +327,7 @@ fn announce(
     participant: &str,
     hpke: &HpkeKeyPair,
     nonce: &[u8],
+    recent_heartbeat: &[u8],
 ) -> (Announcement, SignedMessage) {
     let a = Announcement {
         version: 1,
@@ -335,6 +339,7 @@ fn announce(
             public_key: hpke.public_key().to_vec(),
         }],
         liveness_nonce: nonce.to_vec(),
+        recent_heartbeat: recent_heartbeat.to_vec(),
     };
     let s = sign(key, labels::ANNOUNCEMENT, encode(&a));
     (a, s)
@@ -358,13 +363,31 @@ fn build() -> World {
         "0f8fad5b-d9cb-469f-a165-70867728950e",
         &alice_hpke,
         &nonces[0],
+        &[],
     );
+    // Bob rejoins (he held leaf 1 before): his announcement references a heartbeat of epoch 2
+    // that he heard while joining (state-machine.md ANN-10).
+    let heard = Heartbeat {
+        version: 1,
+        meeting_id: mid.clone(),
+        epoch: 2,
+        transcript_hash: vec![0x22; 32],
+        leader_leaf: 0,
+        sequence: 4,
+        prev_heartbeat_hash: vec![0x44; 32],
+        confirmation: vec![0xcc; 32],
+        liveness_root: merkle::root(&[]).to_vec(),
+        liveness_count: 0,
+        stable: false,
+    };
+    let bob_recent_heartbeat = spec::labeled_hash("heartbeat chain", &encode(&heard));
     let (bob_ann_msg, bob_ann) = announce(
         &bob,
         &mid,
         "7c9e6679-7425-40de-944b-e07fc1f90ae7",
         &bob_hpke,
         &nonces[1],
+        &bob_recent_heartbeat,
     );
     let (_, erin_ann) = announce(
         &erin,
@@ -372,6 +395,7 @@ fn build() -> World {
         "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
         &erin_hpke,
         &nonces[2],
+        &[],
     );
 
     // The key tree: alice creates (epoch 1), two members join (epoch 2: leaves 1 and 2), then
@@ -411,6 +435,8 @@ fn build() -> World {
         updates_root: merkle::root(&update_leaves).to_vec(),
         update_count: updates.len() as u32,
         rebuild: false,
+        votes: vec![],
+        stable_heartbeat: None,
     };
     let signed_commit = sign(&alice, labels::COMMIT, encode(&commit));
     let th = transcript_next(&prev_th, &signed_commit.content);
@@ -472,6 +498,7 @@ fn build() -> World {
                 announcement: encode(&erin_ann),
             },
         ],
+        previous_roster_size: 0,
     };
     let signed_gi = sign(&alice, labels::GROUP_INFO, encode(&group_info));
     let path_secrets = PathSecrets {
@@ -531,6 +558,7 @@ fn build() -> World {
         confirmation: epoch.confirmation.to_vec(),
         liveness_root: merkle::root(&echo_leaves).to_vec(),
         liveness_count: echoes.len() as u32,
+        stable: false,
     };
     let signed_hb = sign(&alice, labels::HEARTBEAT, encode(&heartbeat));
     let hb_bundle = HeartbeatBundle {
@@ -551,6 +579,7 @@ fn build() -> World {
         meeting_id: mid.clone(),
         epoch: 3,
         leaf: 2,
+        voted: false,
     };
     let signed_leave = sign(&erin, labels::LEAVE, encode(&leave));
     let resync = ResyncRequest {
@@ -567,6 +596,7 @@ fn build() -> World {
         leaf: 1,
         epoch: 3,
         nonce: nonces[4].clone(),
+        transcript_hash: th.to_vec(),
     };
     let signed_liveness = sign(&bob, labels::LIVENESS, encode(&liveness));
     let env = |b: envelope::Body| Msg::Envelope(Envelope { body: Some(b) });

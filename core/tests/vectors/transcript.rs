@@ -36,6 +36,8 @@ fn commit(epoch: u64, prev: &[u8; 32], reason: CommitReason, leaf_count: u32) ->
         updates_root: conclave_core::merkle::empty().to_vec(),
         update_count: 0,
         rebuild: false,
+        votes: vec![],
+        stable_heartbeat: None,
     }
 }
 
@@ -109,6 +111,7 @@ pub fn generate() -> Value {
             confirmation: rand32(&mut rng).to_vec(),
             liveness_root: conclave_core::merkle::empty().to_vec(),
             liveness_count: 0,
+            stable: false,
         };
         let content = encode(&hb);
         let hash = heartbeat_hash(&content);

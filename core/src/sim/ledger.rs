@@ -1,0 +1,180 @@
+//! A ledger that checks the two confidentiality invariants of `spec/security.md` over a
+//! simulated run, whatever the relay did:
+//!
+//! - **FR-SEND**: no participant ever seals two frames under the same (frame key, nonce). The
+//!   ledger makes every participant that may send seal a frame at each observation and records
+//!   `(frame secret, sender, stream, counter)`, identifying the key by trial decryption against
+//!   every frame secret it has seen for that epoch number (on any branch).
+//! - **Durable removal**: once a majority of the members present has processed a removal made
+//!   in epoch `E` (section 12.6 of `spec/state-machine.md`: the removal is stable), the removed
+//!   member never again holds a new epoch state numbered above `E`, on any branch, until it
+//!   rejoins. (A cut-off side may make one more epoch numbered at most `E` that never becomes
+//!   stable; its members shared the previous epoch with the removed member anyway.)
+//!
+//! Used by the adversarial tests and the `sim_ops` fuzz target.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use rand_core::CryptoRng;
+use sha2::{Digest, Sha256};
+
+use super::Sim;
+use crate::Secret;
+use crate::frame::{FrameConfig, FrameCrypto};
+use crate::meeting::{Event, RemovalReason};
+
+/// Most frame secrets the ledger remembers per epoch number (branches of one epoch).
+const MAX_SECRETS_PER_EPOCH: usize = 16;
+
+/// An epoch state: `(epoch, transcript hash)`.
+type EpochState = (u64, [u8; 32]);
+
+/// What a removal looks like to the ledger while it waits for a majority to process it.
+#[derive(Debug, Default)]
+struct PendingRemoval {
+    /// Participants present when it was first seen (the removed one included).
+    present: usize,
+    /// The lowest epoch at which a participant was seen having processed it.
+    epoch: u64,
+    /// Who has processed it (emitted `ParticipantRemoved`, or the removed one itself ended).
+    processed: BTreeSet<String>,
+}
+
+/// Records what every participant sealed and held; see the module documentation.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    secrets: BTreeMap<u64, Vec<Secret<32>>>,
+    sealed: BTreeSet<([u8; 32], u32, u32, u64)>,
+    /// Epoch states `(epoch, transcript hash)` each participant held so far.
+    held: BTreeMap<String, BTreeSet<EpochState>>,
+    /// Removals not yet stable, by removed participant id.
+    pending: BTreeMap<String, PendingRemoval>,
+    /// Stably removed participants: the removal's epoch and the states they held before.
+    removed: BTreeMap<String, (u64, BTreeSet<EpochState>)>,
+    events_seen: usize,
+    /// Frames sealed and identified.
+    pub frames_sealed: u64,
+    /// Every invariant violation found, described.
+    pub violations: Vec<String>,
+}
+
+fn id_of(secret: &Secret<32>) -> [u8; 32] {
+    Sha256::digest(secret.expose()).into()
+}
+
+impl Ledger {
+    /// An empty ledger.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Observes the simulation: the events since the last call (removals, rejoins) and every
+    /// participant's current epoch state. Call it after each step of the run.
+    pub fn observe<R: CryptoRng>(&mut self, sim: &Sim<R>) {
+        let active = sim.active().len();
+        for (at, e) in sim.events.iter().skip(self.events_seen) {
+            match e {
+                Event::ParticipantRemoved { participant_id, .. } => {
+                    let epoch = sim.participants.get(at).map_or(u64::MAX, |m| m.epoch());
+                    let p = self
+                        .pending
+                        .entry(participant_id.clone())
+                        .or_insert_with(|| PendingRemoval {
+                            epoch,
+                            ..PendingRemoval::default()
+                        });
+                    p.present = p.present.max(active.saturating_add(1));
+                    p.epoch = p.epoch.min(epoch);
+                    p.processed.insert(at.clone());
+                }
+                Event::Ended { reason } if *reason != RemovalReason::TimedOut => {
+                    if let Some(p) = self.pending.get_mut(at) {
+                        p.processed.insert(at.clone());
+                    }
+                }
+                Event::Joined { .. } => {
+                    // A new membership of that id: it may hold new epochs again.
+                    self.removed.remove(at);
+                    self.pending.remove(at);
+                    self.held.remove(at);
+                }
+                _ => {}
+            }
+        }
+        self.events_seen = sim.events.len();
+        let stable: Vec<(String, u64)> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.processed.len() * 2 > p.present)
+            .map(|(id, p)| (id.clone(), p.epoch))
+            .collect();
+        for (id, epoch) in stable {
+            self.pending.remove(&id);
+            let held = self.held.get(&id).cloned().unwrap_or_default();
+            self.removed.insert(id, (epoch, held));
+        }
+        for (id, m) in &sim.participants {
+            let Some(s) = m.epoch_secrets() else {
+                continue;
+            };
+            let state = (s.epoch, s.transcript_hash);
+            if let Some((removed_at, allowed)) = self.removed.get(id)
+                && s.epoch > *removed_at
+                && !allowed.contains(&state)
+            {
+                self.violations.push(format!(
+                    "{id} was removed but holds the keys of epoch {} created after its removal",
+                    s.epoch
+                ));
+            }
+            self.held.entry(id.clone()).or_default().insert(state);
+            let known = self.secrets.entry(s.epoch).or_default();
+            if !known.iter().any(|k| k == &s.frame_secret) && known.len() < MAX_SECRETS_PER_EPOCH {
+                known.push(s.frame_secret.clone());
+            }
+        }
+    }
+
+    /// Makes every participant that may send seal one frame on stream 0 and records its
+    /// `(key, nonce)`; a repeat is a violation.
+    pub fn seal_frames<R: CryptoRng>(&mut self, sim: &Sim<R>) {
+        for (id, m) in &sim.participants {
+            if !m.can_send() {
+                continue;
+            }
+            let f = m.frame_crypto();
+            let Some(epoch) = f.send_epoch() else {
+                continue;
+            };
+            let Ok(frame) = f.encrypt(0, b"ledger frame", 0) else {
+                continue;
+            };
+            let Some(candidates) = self.secrets.get(&epoch) else {
+                continue;
+            };
+            for secret in candidates {
+                let Ok(r) = FrameCrypto::new(FrameConfig::default()) else {
+                    continue;
+                };
+                let own = f.own_sender().unwrap_or(0);
+                let _ = r.set_own_sender(own.wrapping_add(1) % 1024);
+                if r.install_epoch(epoch, secret, Duration::ZERO).is_err() {
+                    continue;
+                }
+                if let Ok(d) = r.decrypt(&frame, Duration::ZERO) {
+                    self.frames_sealed += 1;
+                    let key = (id_of(secret), d.sender, d.stream, d.counter);
+                    if !self.sealed.insert(key) {
+                        self.violations.push(format!(
+                            "{id} sealed a second frame under one (key, nonce): epoch {epoch}, \
+                             sender {}, counter {}",
+                            d.sender, d.counter
+                        ));
+                    }
+                    break;
+                }
+            }
+        }
+    }
+}
