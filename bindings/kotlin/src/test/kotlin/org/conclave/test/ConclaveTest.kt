@@ -7,11 +7,13 @@ import org.conclave.CipherSuite
 import org.conclave.ConclaveException
 import org.conclave.Destination
 import org.conclave.Identity
+import org.conclave.MediaCodec
 import org.conclave.Meeting
 import org.conclave.MeetingEvent
 import org.conclave.MeetingOptions
 import org.conclave.RemovalReason
 import org.conclave.defaultMeetingOptions
+import org.conclave.mediaIsKeyframe
 import org.conclave.monotonicNowMs
 import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicInteger
