@@ -161,6 +161,13 @@ fn main() {
         let mut seed = vec![0u8];
         seed.extend_from_slice(&hex_field(c, "frame"));
         out.write("frame_decrypt", &format!("vec-{i:02}"), &seed);
+        // Codec frames: [codec index in Codec::ALL, byte to flip, frame].
+        let codecs = ["opus", "vp8", "vp9", "h264", "h264-avcc", "h265", "av1"];
+        if let Some(k) = codecs.iter().position(|n| Some(*n) == c["codec"].as_str()) {
+            let mut seed = vec![k as u8, i as u8];
+            seed.extend_from_slice(&hex_field(c, "plaintext"));
+            out.write("frame_codec", &format!("vec-{i:02}"), &seed);
+        }
     }
 
     // Random inputs for the structure-aware targets (and the structured frame mode).

@@ -16,7 +16,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 FUZZ_SANITIZER=${FUZZ_SANITIZER:-none}
 FUZZ_TIMEOUT=${FUZZ_TIMEOUT:-60}
 TARGET_DIR="$PWD/fuzz/target"
-TARGETS=(decode_envelope decode_messages merkle_proof identity_verify frame_decrypt engine_input sim_ops ffi_bytes)
+TARGETS=(decode_envelope decode_messages merkle_proof identity_verify frame_decrypt frame_codec engine_input sim_ops ffi_bytes)
 export RUSTC_BOOTSTRAP=1
 
 if ! command -v cargo-fuzz >/dev/null 2>&1; then

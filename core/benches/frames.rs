@@ -1,5 +1,6 @@
 //! Frame encryption benchmarks: our framing against the raw AEAD at 100 B, 1,200 B and 16 KiB,
-//! and a 50-person receiver (49 senders × (30 fps video of 16 KiB + 50 fps audio of 100 B)).
+//! a 50-person receiver (49 senders × (30 fps video of 16 KiB + 50 fps audio of 100 B)), and
+//! codec-aware encryption against the generic path on the same bytes (`paired media`).
 //!
 //! `cargo bench -p conclave-core --bench frames [--features ring] -- --warm-up-time 1 --measurement-time 2`
 
@@ -408,5 +409,84 @@ fn paired_overhead(_: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, encrypt, decrypt, receiver_50, paired_overhead);
+/// An Annex B H.264 frame: optional SPS and PPS, then a slice NAL unit of `n` pseudo-random
+/// payload bytes with the emulation prevention an encoder applies.
+fn h264_frame(n: usize, key: bool) -> Vec<u8> {
+    let mut f = if key {
+        vec![
+            0, 0, 0, 1, 0x67, 0x64, 0, 0x16, 0xAC, 0xD9, 0x40, 0xA0, 0, 0, 0, 1, 0x68, 0xEB, 0xEC,
+            0xB2, 0x2C, 0, 0, 1, 0x65, 0x88, 0x84,
+        ]
+    } else {
+        vec![0, 0, 0, 1, 0x41, 0x9A]
+    };
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut zeros = 0;
+    for _ in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let b = x as u8;
+        if zeros >= 2 && b <= 3 {
+            f.push(3);
+            zeros = 0;
+        }
+        f.push(b);
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+    }
+    if f.last() == Some(&0) {
+        f.push(0x80);
+    }
+    f
+}
+
+/// Codec-aware encrypt + decrypt (`encrypt_media_into` + `decrypt_media_into`) against the
+/// generic path (`encrypt_into` + `decrypt_into`, no clear byte) on the same bytes.
+fn paired_media(_: &mut Criterion) {
+    use conclave_core::frame::Codec;
+    let cases = [
+        ("opus 100 B", Codec::Opus, vec![0x78u8; 100]),
+        ("h264 delta 1,200 B", Codec::H264, h264_frame(1194, false)),
+        (
+            "h264 key 16 KiB",
+            Codec::H264,
+            h264_frame(16 * 1024 - 27, true),
+        ),
+    ];
+    for (name, codec, frame) in cases {
+        let s = sender::<RustCryptoBackend>(0);
+        let r = sender::<RustCryptoBackend>(1);
+        let mut out = vec![0u8; max_frame_len(frame.len())];
+        let mut back = vec![0u8; max_frame_len(frame.len())];
+        let mut out2 = vec![0u8; max_frame_len(frame.len())];
+        let mut back2 = vec![0u8; max_frame_len(frame.len())];
+        paired(
+            &format!("media {name}"),
+            frame.len(),
+            |_| {
+                let n = s.encrypt_into(0, black_box(&frame), 0, &mut out2).unwrap();
+                black_box(r.decrypt_into(&out2[..n], &mut back2, NOW).unwrap());
+            },
+            |_| {},
+            |_| {
+                let n = s
+                    .encrypt_media_into(codec, 1, black_box(&frame), &mut out)
+                    .unwrap();
+                black_box(
+                    r.decrypt_media_into(codec, &out[..n], &mut back, NOW)
+                        .unwrap(),
+                );
+            },
+        );
+    }
+}
+
+criterion_group!(
+    benches,
+    encrypt,
+    decrypt,
+    receiver_50,
+    paired_overhead,
+    paired_media
+);
 criterion_main!(benches);

@@ -2317,13 +2317,8 @@ fn relabelled_tampered_and_replayed_frames_are_rejected() {
         let p = FrameHeader::parse(frame).unwrap();
         let mut h = p.header;
         f(&mut h);
-        let mut out = vec![0u8; h.encoded_len() + 255];
-        let n = h.encode(&mut out).unwrap();
-        out.truncate(n);
-        // `encode` writes the header without the prefix bytes; keep the original prefix and body.
-        let prefix_len = usize::from(p.header.prefix_len);
-        out.extend_from_slice(&frame[p.header_len - prefix_len..]);
-        out
+        // Keeps the body, clear prefix and tag.
+        h.relabel(frame).unwrap()
     };
     let tampered = |e: FrameError| matches!(e, FrameError::Tampered { .. });
     // Another sender (carol, leaf 2) and another stream.

@@ -155,7 +155,9 @@ impl ConclaveError {
     pub(crate) fn from_frame(e: FrameError) -> Self {
         let reason = e.to_string();
         match e {
-            FrameError::Malformed { .. } => ConclaveError::Decode { reason },
+            FrameError::Malformed { .. } | FrameError::InvalidMedia { .. } => {
+                ConclaveError::Decode { reason }
+            }
             FrameError::UnknownEpoch { tag, current } => {
                 ConclaveError::UnknownEpoch { tag, current }
             }

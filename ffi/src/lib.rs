@@ -31,6 +31,7 @@ mod admission;
 mod error;
 mod frame;
 mod identity;
+mod media;
 mod meeting;
 mod rng;
 
@@ -41,6 +42,7 @@ pub use admission::{AdmissionPolicy, JoinRefusal};
 pub use error::ConclaveError;
 pub use frame::{DecryptedFrame, FrameCrypto, SenderDiagnostics};
 pub use identity::Identity;
+pub use media::{MediaCodec, media_is_keyframe};
 pub use meeting::{
     CipherSuite, Destination, Meeting, MeetingEvent, MeetingOptions, Participant, RemovalReason,
     Transmit, cipher_suite_id, default_meeting_options, supported_cipher_suites,

@@ -1,7 +1,7 @@
 //! Media frames from a hostile relay. A receiver with installed epochs decrypts:
 //! - the raw input as a frame (must not panic; if it decrypts, the result must be consistent
 //!   with the header and the frame length), and
-//! - a valid frame built from the input, then mutated (byte flips, truncation, extension, header
+//! - a valid frame built from the input, then mutated (byte flips, truncation, extension, trailer
 //!   varints re-encoded); a mutated frame must never decrypt, and must not stop the genuine
 //!   frame from decrypting afterwards (no replay-window or state damage from forgeries).
 //!
@@ -14,7 +14,7 @@ use std::time::Duration;
 use arbitrary::{Arbitrary, Unstructured};
 use conclave_core::Secret;
 use conclave_core::frame::{
-    FrameConfig, FrameCrypto, FrameError, FrameHeader, MAX_CLEAR_PREFIX, TAG_LEN, write_varint,
+    FrameConfig, FrameCrypto, FrameError, FrameHeader, MAX_CLEAR_PREFIX, TAG_LEN, write_bvarint,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -59,15 +59,14 @@ enum Mutation {
     Extend {
         bytes: Vec<u8>,
     },
-    /// Re-encode the header with changed fields (same body and tag).
+    /// Re-encode the trailer with changed fields (same body, clear layout and tag).
     Header {
         epoch_tag: u8,
         sender: u16,
         stream: u32,
         counter: u64,
-        prefix_len: u8,
     },
-    /// Make one header varint (0 sender, 1 stream, 2 counter) non-minimal.
+    /// Make one trailer varint (0 sender, 1 counter, 2 stream) non-minimal.
     Pad {
         which: u8,
     },
@@ -95,62 +94,44 @@ fn check_ok(frame: &[u8], d: &conclave_core::frame::Decrypted) {
     assert_eq!(h.header.sender, d.sender);
     assert_eq!(h.header.stream, d.stream);
     assert_eq!(h.header.counter, d.counter);
-    assert_eq!(usize::from(h.header.prefix_len), d.prefix_len);
+    assert_eq!(h.prefix_len(), d.prefix_len);
     assert_eq!(d.epoch as u8, h.header.epoch_tag);
-    assert_eq!(
-        d.plaintext.len() + TAG_LEN,
-        frame.len() - (h.header_len - d.prefix_len)
-    );
-    let prefix_start = h.header_len - d.prefix_len;
-    assert_eq!(
-        &d.plaintext[..d.prefix_len],
-        &frame[prefix_start..h.header_len]
-    );
+    assert_eq!(d.plaintext.len(), h.body_len);
+    for (s, e) in h.clear.iter() {
+        assert_eq!(&d.plaintext[s..e], &frame[s..e]);
+    }
 }
 
-/// Rewrites the header of `frame` (fields from `h`, prefix bytes kept if the length fits).
-fn reheader(frame: &[u8], h: FrameHeader) -> Option<Vec<u8>> {
-    let old = FrameHeader::parse(frame).ok()?;
-    let old_prefix = usize::from(old.header.prefix_len);
-    let body = &frame[old.header_len..];
-    let prefix = &frame[old.header_len - old_prefix..old.header_len];
-    let mut out = vec![0u8; 32];
-    let n = h.encode(&mut out).ok()?;
-    out.truncate(n);
-    let want = usize::from(h.prefix_len);
-    out.extend(
-        prefix
-            .iter()
-            .copied()
-            .chain(std::iter::repeat(0))
-            .take(want),
-    );
-    out.extend_from_slice(body);
-    Some(out)
-}
-
-/// Re-encodes varint `which` of the header non-minimally (one extra 0x80-continued byte).
+/// Re-encodes varint `which` of the trailer non-minimally (one extra 0x80-continued byte).
 fn pad(frame: &[u8], which: u8) -> Option<Vec<u8>> {
     let p = FrameHeader::parse(frame).ok()?;
     let h = p.header;
-    let mut out = vec![frame[0], frame[1]];
-    let vals = [u64::from(h.sender), u64::from(h.stream), h.counter];
+    // The fields after the clear layout, in memory order: stream, counter, sender.
+    let vals = [u64::from(h.stream), h.counter, u64::from(h.sender)];
+    let fields_end = frame.len() - TAG_LEN - 2;
+    let mut fields_start = fields_end;
+    let mut lens = [0usize; 3];
     for (i, v) in vals.iter().enumerate() {
-        let mut buf = [0u8; 11];
-        let mut pos = 0;
-        write_varint(&mut buf, &mut pos, *v)?;
+        let mut b = [0u8; 11];
+        let mut end = 11;
+        write_bvarint(&mut b, &mut end, *v)?;
+        lens[i] = 11 - end;
+        fields_start -= lens[i];
+    }
+    let mut out = frame[..fields_start].to_vec();
+    for (i, v) in vals.iter().enumerate() {
+        let mut b = [0u8; 11];
+        let mut end = 11;
+        write_bvarint(&mut b, &mut end, *v)?;
         if i == usize::from(which % 3) {
-            buf[pos - 1] |= 0x80;
-            buf[pos] = 0;
-            pos += 1;
+            // The most significant group gains a zero group in front: non-minimal.
+            b[end] |= 0x80;
+            end -= 1;
+            b[end] = 0;
         }
-        out.extend_from_slice(&buf[..pos]);
+        out.extend_from_slice(&b[end..]);
     }
-    if h.prefix_len > 0 {
-        out.push(h.prefix_len);
-    }
-    let prefix_start = p.header_len - usize::from(h.prefix_len);
-    out.extend_from_slice(&frame[prefix_start..]);
+    out.extend_from_slice(&frame[fields_end..]);
     Some(out)
 }
 
@@ -178,16 +159,14 @@ fn mutate(frame: &mut Vec<u8>, m: &Mutation) {
             sender,
             stream,
             counter,
-            prefix_len,
         } => {
             let h = FrameHeader {
                 epoch_tag: *epoch_tag,
                 sender: u32::from(*sender) % 16_384,
                 stream: *stream,
                 counter: counter & ((1 << 48) - 1),
-                prefix_len: *prefix_len,
             };
-            if let Some(f) = reheader(frame, h) {
+            if let Ok(f) = h.relabel(frame) {
                 *frame = f;
             }
         }

@@ -291,3 +291,31 @@ def test_cipher_suites_negotiate_and_post_quantum_can_be_required():
     assert kinds(ev, MeetingEvent.SUITE_REFUSED), ev
     assert kinds(ev, MeetingEvent.ENDED)[0].reason == RemovalReason.SUITE_REFUSED
     assert r.members["bob"].is_ended()
+
+
+# A real H.264 access unit: one 64x64 IDR frame from x264 (Annex B: SPS, PPS, IDR slice).
+H264_IDR = bytes.fromhex(
+    "000000016764000aacd94426c044000003000400000300f03c4896580000000168ef8fcb0000016588840031ffcb6c967ae8ffff0d83c0f029ea2db305879ecf47172faa397e380ce078ca8b4c3e00d0d067a65cea9fd66abfc57df23b5811245a2d78f8433376960f78c8238b7a8a664ad3b1a0c674709bec10c415febe3c77193aa5b583c040b33d19df344d109af628cfc5800036c13cca515d3f0bbde4c0c44ab56ca5e364e3d98fd46adc6fe821f563434c1cb1863084d211d5b8ec74190c92bcd3c7999ad6f8f9f0e0ade3b336cc0b501209fd7ce39d747c377873d94c3b9c52165761565893e7662221efcc38b5723105ba79f756e1a47b51e5c3060bb8e9a18c80566e3ab3152230b0c38117d286d4c6499a2fe955e9d8c11c5e1e614526753b6670cdf1635ff6d7d0d78f2979ae561e9c01ba4025bb58699f70f7a92648786139d86a56c01bd6d1bda887f21d9bcba85d9575296b7781fcfbc0be9fd38f22cb604bc406a294bec428824871e24e71de82d7c01261dfbfeee4d1e9d39cdd8d711cd65a7e3affce19495af170048c6d8be7c26524b09cd3d8ded901aa000dceed0dbb07d455c406ccf7867936b5d907e37b581de99fc1dbd293df561a09d6e7fc24105448f8a516c659a5e339ea941071c26fcf117933c765734a5632476b59bea0bd01bcc0d3794b61abc58f8bfdff0be089e1c8cb70283a5c533b6e843aad444edc256e7c43e5410b95fec05b5a1701771758c4f543c1"
+)
+
+
+def test_h264_frame_encrypts_with_codec_api(meeting):
+    r = meeting
+    alice = r.members["alice"].frame_crypto()
+    bob = r.members["bob"].frame_crypto()
+    frame = alice.encrypt_media(conclave.MediaCodec.H264, 1, H264_IDR)
+    # Start codes, NAL headers and parameter sets stay in place; the slice data is encrypted.
+    assert frame[:4] == b"\x00\x00\x00\x01"
+    assert frame[:31] == H264_IDR[:31]
+    assert frame[40:len(H264_IDR)] != H264_IDR[40:]
+    assert frame.count(b"\x00\x00\x01") == H264_IDR.count(b"\x00\x00\x01")
+    assert conclave.media_is_keyframe(conclave.MediaCodec.H264, frame)
+    d = bob.decrypt_media(conclave.MediaCodec.H264, frame, r.clock_ms)
+    assert d.plaintext == H264_IDR
+    assert d.sender == leaf_of(r, "alice")
+    tampered = bytearray(alice.encrypt_media(conclave.MediaCodec.H264, 1, H264_IDR))
+    tampered[10] ^= 1  # a clear SPS byte: authenticated
+    with pytest.raises(ConclaveError.Tampered):
+        bob.decrypt_media(conclave.MediaCodec.H264, bytes(tampered), r.clock_ms)
+    with pytest.raises(ConclaveError.InvalidArgument):
+        alice.encrypt_media(conclave.MediaCodec.H264, 1, b"not annex b")

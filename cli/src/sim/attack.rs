@@ -250,14 +250,7 @@ pub(crate) fn forge_frame(
                 .filter(|l| Some(*l) != own && *l != p.header.sender)
                 .collect();
             let mut out = Vec::new();
-            let relabel = |h: FrameHeader| -> Option<Vec<u8>> {
-                let mut buf = vec![0u8; h.encoded_len() + 16];
-                let n = h.encode(&mut buf).ok()?;
-                buf.truncate(n);
-                let prefix_len = usize::from(p.header.prefix_len);
-                buf.extend_from_slice(frame.get(p.header_len.checked_sub(prefix_len)?..)?);
-                Some(buf)
-            };
+            let relabel = |h: FrameHeader| -> Option<Vec<u8>> { h.relabel(frame).ok() };
             let mut h = p.header;
             h.stream = if h.stream == VIDEO_STREAM {
                 0

@@ -7,12 +7,15 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use arc_swap::ArcSwap;
 
 use super::backend::{AeadBackend, DefaultBackend, NONCE_LEN};
-use super::header::{FrameHeader, MAX_HEADER_LEN, TAG_LEN, parse_attributed};
+use super::ranges::ClearRanges;
 use super::replay::{ReplayCheck, ReplayWindow};
+use super::seal::{self, OpenFailure, Patch};
 use super::stats::{Diagnostics, RejectionCounts, SenderStats};
+use super::trailer::{FrameHeader, MAX_TRAILER_LEN, TAG_LEN, parse_attributed};
 use super::{
     DEFAULT_EPOCH_GRACE, DEFAULT_REPLAY_WINDOW, FrameError, MAX_CLEAR_PREFIX, MAX_FRAME_COUNTER,
-    MAX_FRAME_PLAINTEXT, MAX_REPLAY_WINDOW, MAX_STREAMS_PER_SENDER, MIN_REPLAY_WINDOW, TooOldCause,
+    MAX_FRAME_PLAINTEXT, MAX_REPLAY_WINDOW, MAX_SEAL_ATTEMPTS, MAX_STREAMS_PER_SENDER,
+    MIN_REPLAY_WINDOW, TooOldCause,
 };
 use crate::Secret;
 use crate::protocol::limits::MAX_TREE_LEAVES;
@@ -71,7 +74,8 @@ pub struct Decrypted {
     pub epoch: u64,
     /// The frame counter.
     pub counter: u64,
-    /// Length of the clear prefix at the start of `plaintext`.
+    /// Length of the clear prefix at the start of `plaintext` (trailer mode `P`); 0 for a frame
+    /// without clear bytes or with a list of clear ranges.
     pub prefix_len: usize,
     /// The plaintext, clear prefix included.
     pub plaintext: Vec<u8>,
@@ -101,29 +105,30 @@ pub struct DecryptedInfo {
     pub epoch: u64,
     /// The frame counter.
     pub counter: u64,
-    /// Length of the clear prefix at the start of the output.
+    /// Length of the clear prefix at the start of the output (trailer mode `P`); 0 for a frame
+    /// without clear bytes or with a list of clear ranges.
     pub prefix_len: usize,
     /// Length of the plaintext written to the output, clear prefix included.
     pub len: usize,
 }
 
-/// An upper bound of the frame length for a plaintext of `plaintext_len` bytes (clear prefix
-/// included): `MAX_HEADER_LEN + plaintext_len + 16`. A buffer of this size is always large
-/// enough for [`FrameCrypto::encrypt_into`].
+/// An upper bound of the frame length for a plaintext of `plaintext_len` bytes:
+/// `plaintext_len + MAX_TRAILER_LEN`. A buffer of this size is always large enough for
+/// [`FrameCrypto::encrypt_into`] and [`FrameCrypto::encrypt_media_into`].
 pub fn max_frame_len(plaintext_len: usize) -> usize {
-    plaintext_len
-        .saturating_add(MAX_HEADER_LEN)
-        .saturating_add(TAG_LEN)
+    plaintext_len.saturating_add(MAX_TRAILER_LEN)
 }
 
-/// `dst.copy_from_slice(src)` if `dst` exists and has `src`'s length; `None` otherwise.
-fn copy_exact(dst: Option<&mut [u8]>, src: &[u8]) -> Option<()> {
-    let dst = dst?;
-    if dst.len() != src.len() {
-        return None;
+/// Fails with `TooLarge` if a plaintext of `len` bytes is over `MAX_FRAME_PLAINTEXT`.
+fn check_plaintext_len(len: usize) -> Result<(), FrameError> {
+    if len > MAX_FRAME_PLAINTEXT {
+        return Err(FrameError::TooLarge {
+            what: "frame plaintext",
+            len,
+            max: MAX_FRAME_PLAINTEXT,
+        });
     }
-    dst.copy_from_slice(src);
-    Some(())
+    Ok(())
 }
 
 /// The AEAD key and nonce salt of one (epoch, sender, stream).
@@ -590,13 +595,7 @@ impl<B: AeadBackend> FrameCrypto<B> {
         plaintext: &[u8],
         unencrypted_prefix_len: usize,
     ) -> Result<Vec<u8>, FrameError> {
-        if plaintext.len() > MAX_FRAME_PLAINTEXT {
-            return Err(FrameError::TooLarge {
-                what: "frame plaintext",
-                len: plaintext.len(),
-                max: MAX_FRAME_PLAINTEXT,
-            });
-        }
+        check_plaintext_len(plaintext.len())?;
         let mut out = vec![0u8; max_frame_len(plaintext.len())];
         let n = self.encrypt_into(stream, plaintext, unencrypted_prefix_len, &mut out)?;
         out.truncate(n);
@@ -612,13 +611,7 @@ impl<B: AeadBackend> FrameCrypto<B> {
         unencrypted_prefix_len: usize,
         out: &mut [u8],
     ) -> Result<usize, FrameError> {
-        if plaintext.len() > MAX_FRAME_PLAINTEXT {
-            return Err(FrameError::TooLarge {
-                what: "frame plaintext",
-                len: plaintext.len(),
-                max: MAX_FRAME_PLAINTEXT,
-            });
-        }
+        check_plaintext_len(plaintext.len())?;
         let prefix_len = unencrypted_prefix_len;
         if prefix_len > MAX_CLEAR_PREFIX || prefix_len > plaintext.len() {
             return Err(FrameError::TooLarge {
@@ -627,14 +620,23 @@ impl<B: AeadBackend> FrameCrypto<B> {
                 max: MAX_CLEAR_PREFIX.min(plaintext.len()),
             });
         }
-        let (prefix, body) =
-            plaintext
-                .split_at_checked(prefix_len)
-                .ok_or(FrameError::TooLarge {
-                    what: "clear prefix",
-                    len: prefix_len,
-                    max: plaintext.len(),
-                })?;
+        let clear = ClearRanges::prefix(prefix_len)?;
+        self.encrypt_layout(stream, plaintext, &clear, Patch::None, |_| true, out)
+    }
+
+    /// Seals `plaintext` with the clear ranges `clear` under the next counter of `stream`. If
+    /// `accept` rejects the sealed frame (a start code emulated in an H.26x frame), seals again
+    /// under the following counter, at most `MAX_SEAL_ATTEMPTS` times.
+    pub(crate) fn encrypt_layout(
+        &self,
+        stream: u32,
+        plaintext: &[u8],
+        clear: &ClearRanges,
+        patch: Patch,
+        accept: impl Fn(&[u8]) -> bool,
+        out: &mut [u8],
+    ) -> Result<usize, FrameError> {
+        check_plaintext_len(plaintext.len())?;
         let sender = self.own_sender().ok_or(FrameError::NoOwnSender)?;
         let mut set = self.epochs.load();
         let mut epoch = set.send_epoch().ok_or(FrameError::NoKeys)?;
@@ -654,49 +656,46 @@ impl<B: AeadBackend> FrameCrypto<B> {
             sender,
             stream,
             counter: send.next.load(Ordering::Relaxed).min(MAX_FRAME_COUNTER),
-            prefix_len: u8::try_from(prefix_len).unwrap_or(u8::MAX),
         };
         // Check the size before taking a counter, so a too-small buffer does not use one up.
         let needed = header
-            .encoded_len()
+            .fields_len(clear)
             .saturating_add(plaintext.len())
             .saturating_add(TAG_LEN);
         if out.len() < needed {
             return Err(FrameError::BufferTooSmall { needed });
         }
-        header.counter = send
-            .next
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
-                (c <= MAX_FRAME_COUNTER).then(|| c.saturating_add(1))
-            })
-            .map_err(|_| FrameError::CounterExhausted {
-                stream,
-                epoch: epoch.number,
-            })?;
-        // Another thread may have advanced the counter to a longer varint meanwhile.
-        let header_len = header.encoded_len();
-        let aad_len = header_len.saturating_add(prefix_len);
-        let needed = aad_len.saturating_add(body.len()).saturating_add(TAG_LEN);
-        if out.len() < needed {
-            return Err(FrameError::BufferTooSmall { needed });
+        for _ in 0..MAX_SEAL_ATTEMPTS {
+            header.counter = send
+                .next
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                    (c <= MAX_FRAME_COUNTER).then(|| c.saturating_add(1))
+                })
+                .map_err(|_| FrameError::CounterExhausted {
+                    stream,
+                    epoch: epoch.number,
+                })?;
+            // Another thread may have advanced the counter to a longer varint meanwhile: `seal`
+            // checks the length again.
+            let nonce = send.keys.nonce(header.counter);
+            let n = seal::seal::<B>(
+                &send.keys.key,
+                &nonce,
+                &header,
+                plaintext,
+                clear,
+                patch,
+                out,
+            )?;
+            if out.get(..n).is_some_and(&accept) {
+                return Ok(n);
+            }
         }
-        let too_small = FrameError::BufferTooSmall { needed };
-        let out = out.get_mut(..needed).ok_or(too_small.clone())?;
-        let (aad, rest) = out.split_at_mut_checked(aad_len).ok_or(too_small.clone())?;
-        header.encode(aad)?;
-        copy_exact(aad.get_mut(header_len..), prefix).ok_or(too_small.clone())?;
-        let (ciphertext, tag_out) = rest.split_at_mut_checked(body.len()).ok_or(too_small)?;
-        let nonce = send.keys.nonce(header.counter);
-        let tag =
-            B::seal_detached(&send.keys.key, &nonce, aad, body, ciphertext).map_err(|_| {
-                FrameError::TooLarge {
-                    what: "frame plaintext",
-                    len: plaintext.len(),
-                    max: MAX_FRAME_PLAINTEXT,
-                }
-            })?;
-        copy_exact(Some(tag_out), &tag).ok_or(FrameError::BufferTooSmall { needed })?;
-        Ok(needed)
+        out.iter_mut().for_each(|b| *b = 0);
+        Err(FrameError::StartCodeEmulation {
+            stream,
+            attempts: MAX_SEAL_ATTEMPTS,
+        })
     }
 
     /// FR-SEND: lets `epoch` seal only if it is the epoch object already sealing or its number
@@ -820,30 +819,8 @@ impl<B: AeadBackend> FrameCrypto<B> {
         if sender >= bound {
             return Err(FrameError::UnknownSender { sender, bound });
         }
-        let malformed = FrameError::Malformed {
-            reason: "frame shorter than header and tag",
-        };
-        let prefix_len = usize::from(h.prefix_len);
-        let aad = frame.get(..parsed.header_len).ok_or(malformed.clone())?;
-        let prefix = aad
-            .get(parsed.header_len.saturating_sub(prefix_len)..)
-            .ok_or(malformed.clone())?;
-        let body_end = frame.len().checked_sub(TAG_LEN).ok_or(malformed.clone())?;
-        let body = frame
-            .get(parsed.header_len..body_end)
-            .ok_or(malformed.clone())?;
-        let tag: &[u8; TAG_LEN] = frame
-            .get(body_end..)
-            .and_then(|t| t.try_into().ok())
-            .ok_or(malformed)?;
-        let len = prefix_len.saturating_add(body.len());
-        if len > MAX_FRAME_PLAINTEXT {
-            return Err(FrameError::TooLarge {
-                what: "frame plaintext",
-                len,
-                max: MAX_FRAME_PLAINTEXT,
-            });
-        }
+        let len = parsed.body_len;
+        check_plaintext_len(len)?;
         if out.len() < len {
             return Err(FrameError::BufferTooSmall { needed: len });
         }
@@ -874,18 +851,17 @@ impl<B: AeadBackend> FrameCrypto<B> {
             (None, None) => return Err(FrameError::NoKeys),
         };
 
-        let (out_prefix, out_body) = out
-            .get_mut(..len)
-            .and_then(|o| o.split_at_mut_checked(prefix_len))
-            .ok_or(FrameError::BufferTooSmall { needed: len })?;
         let nonce = keys.nonce(counter);
-        if B::open_detached(&keys.key, &nonce, aad, body, out_body, tag).is_err() {
-            out_body.iter_mut().for_each(|b| *b = 0);
-            return Err(FrameError::Tampered {
-                sender,
-                stream,
-                epoch: epoch.number,
-            });
+        match seal::open::<B>(&keys.key, &nonce, frame, len, &parsed.clear, out) {
+            Ok(()) => {}
+            Err(OpenFailure::Tag) => {
+                return Err(FrameError::Tampered {
+                    sender,
+                    stream,
+                    epoch: epoch.number,
+                });
+            }
+            Err(OpenFailure::Layout) => return Err(FrameError::BufferTooSmall { needed: len }),
         }
 
         let committed = match (cached, fresh_keys) {
@@ -908,21 +884,17 @@ impl<B: AeadBackend> FrameCrypto<B> {
             (None, None) => Err(FrameError::NoKeys),
         };
         if let Err(e) = committed {
-            out_body.iter_mut().for_each(|b| *b = 0);
+            if let Some(o) = out.get_mut(..len) {
+                o.iter_mut().for_each(|b| *b = 0);
+            }
             return Err(e);
-        }
-        if copy_exact(Some(out_prefix), prefix).is_none() {
-            out_body.iter_mut().for_each(|b| *b = 0);
-            return Err(FrameError::Malformed {
-                reason: "prefix length mismatch",
-            });
         }
         Ok(DecryptedInfo {
             sender,
             stream,
             epoch: epoch.number,
             counter,
-            prefix_len,
+            prefix_len: parsed.prefix_len(),
             len,
         })
     }

@@ -170,6 +170,25 @@ pub enum FrameError {
         /// The current epoch.
         current: u64,
     },
+    /// A media frame given to [`FrameCrypto::encrypt_media`](super::FrameCrypto::encrypt_media)
+    /// or [`FrameCrypto::decrypt_media`](super::FrameCrypto::decrypt_media) is not a valid
+    /// bitstream of its codec (or of the shape this library supports).
+    #[error("invalid {codec} frame: {reason}")]
+    InvalidMedia {
+        /// The codec the frame was given as.
+        codec: super::Codec,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// Every one of `MAX_SEAL_ATTEMPTS` seals of an H.26x frame emulated a start code (with
+    /// random ciphertext this does not happen in practice; see `spec/frames.md` section 3).
+    #[error("frame of stream {stream} emulated a start code in {attempts} seals")]
+    StartCodeEmulation {
+        /// The stream id.
+        stream: u32,
+        /// The number of seals tried.
+        attempts: usize,
+    },
     /// A configuration value is out of range.
     #[error("invalid frame configuration: {reason}")]
     InvalidConfig {

@@ -27,25 +27,32 @@
 //! ```
 
 mod backend;
+pub mod codec;
 mod crypto;
 mod error;
-mod header;
+mod media;
+mod ranges;
 mod replay;
+mod seal;
 mod stats;
+mod trailer;
 
 #[cfg(feature = "ring")]
 pub use backend::RingBackend;
 pub use backend::{
     AeadBackend, AeadFailure, DefaultBackend, KEY_LEN, NONCE_LEN, RustCryptoBackend,
 };
+pub use codec::Codec;
 pub use crypto::{Decrypted, DecryptedInfo, FrameConfig, FrameCrypto, max_frame_len};
 pub use error::{FrameError, TooOldCause};
-pub use header::{
-    FLAGS_NO_PREFIX, FLAGS_WITH_PREFIX, FrameHeader, MAX_HEADER_LEN, MAX_VARINT_LEN, ParsedHeader,
-    TAG_LEN, read_varint, varint_len, write_varint,
-};
+pub use ranges::ClearRanges;
 pub use replay::{ReplayCheck, ReplayWindow};
 pub use stats::{RejectionCounts, SenderStats};
+pub use trailer::{
+    FLAGS_NO_PREFIX, FLAGS_WITH_PREFIX, FLAGS_WITH_RANGES, FrameHeader, MAX_HEADER_LEN,
+    MAX_TRAILER_LEN, MAX_VARINT_LEN, ParsedHeader, TAG_LEN, read_bvarint, varint_len,
+    write_bvarint,
+};
 
 use core::time::Duration;
 
@@ -53,6 +60,13 @@ use core::time::Duration;
 pub const MAX_FRAME_PLAINTEXT: usize = 1024 * 1024;
 /// Largest unencrypted prefix (bytes).
 pub const MAX_CLEAR_PREFIX: usize = 255;
+/// Most clear ranges in one frame.
+pub const MAX_CLEAR_RANGES: usize = 256;
+/// Most clear bytes in one frame (all ranges together).
+pub const MAX_CLEAR_BYTES: usize = 4096;
+/// Most seals of one H.26x frame before [`FrameError::StartCodeEmulation`]: each seal whose
+/// output emulates a start code is redone under the next counter.
+pub const MAX_SEAL_ATTEMPTS: usize = 16;
 /// Largest frame counter: `2^48 - 1`.
 pub const MAX_FRAME_COUNTER: u64 = (1 << 48) - 1;
 /// Default size of the replay window (counters).

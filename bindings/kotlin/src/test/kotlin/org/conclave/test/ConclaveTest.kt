@@ -7,11 +7,13 @@ import org.conclave.CipherSuite
 import org.conclave.ConclaveException
 import org.conclave.Destination
 import org.conclave.Identity
+import org.conclave.MediaCodec
 import org.conclave.Meeting
 import org.conclave.MeetingEvent
 import org.conclave.MeetingOptions
 import org.conclave.RemovalReason
 import org.conclave.defaultMeetingOptions
+import org.conclave.mediaIsKeyframe
 import org.conclave.monotonicNowMs
 import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicInteger
@@ -293,6 +295,42 @@ fun testIdentityAndOptions() {
     }
 }
 
+// A real H.264 access unit: one 64x64 IDR frame from x264 (Annex B: SPS, PPS, IDR slice).
+val H264_IDR: ByteArray = (
+    "000000016764000aacd94426c044000003000400000300f03c4896580000000168ef8fcb0000016588840031ffcb6c96" +
+    "7ae8ffff0d83c0f029ea2db305879ecf47172faa397e380ce078ca8b4c3e00d0d067a65cea9fd66abfc57df23b581124" +
+    "5a2d78f8433376960f78c8238b7a8a664ad3b1a0c674709bec10c415febe3c77193aa5b583c040b33d19df344d109af6" +
+    "28cfc5800036c13cca515d3f0bbde4c0c44ab56ca5e364e3d98fd46adc6fe821f563434c1cb1863084d211d5b8ec7419" +
+    "0c92bcd3c7999ad6f8f9f0e0ade3b336cc0b501209fd7ce39d747c377873d94c3b9c52165761565893e7662221efcc38" +
+    "b5723105ba79f756e1a47b51e5c3060bb8e9a18c80566e3ab3152230b0c38117d286d4c6499a2fe955e9d8c11c5e1e61" +
+    "4526753b6670cdf1635ff6d7d0d78f2979ae561e9c01ba4025bb58699f70f7a92648786139d86a56c01bd6d1bda887f2" +
+    "1d9bcba85d9575296b7781fcfbc0be9fd38f22cb604bc406a294bec428824871e24e71de82d7c01261dfbfeee4d1e9d3" +
+    "9cdd8d711cd65a7e3affce19495af170048c6d8be7c26524b09cd3d8ded901aa000dceed0dbb07d455c406ccf7867936" +
+    "b5d907e37b581de99fc1dbd293df561a09d6e7fc24105448f8a516c659a5e339ea941071c26fcf117933c765734a5632" +
+    "476b59bea0bd01bcc0d3794b61abc58f8bfdff0be089e1c8cb70283a5c533b6e843aad444edc256e7c43e5410b95fec0" +
+    "5b5a1701771758c4f543c1"
+).chunked(2).map { it.toInt(16).toByte() }.toByteArray()
+
+fun testH264CodecApi() {
+    val r = threeInMeeting()
+    val alice = r.members.getValue("alice").frameCrypto()
+    val bob = r.members.getValue("bob").frameCrypto()
+    val frame = alice.encryptMedia(MediaCodec.H264, 1u, H264_IDR)
+    // Start codes, NAL headers and parameter sets stay in place; the slice data is encrypted.
+    check(frame.copyOfRange(0, 31).contentEquals(H264_IDR.copyOfRange(0, 31))) { "clear header" }
+    check(!frame.copyOfRange(40, H264_IDR.size).contentEquals(H264_IDR.copyOfRange(40, H264_IDR.size))) { "encrypted" }
+    check(mediaIsKeyframe(MediaCodec.H264, frame)) { "keyframe visible on the encrypted frame" }
+    val d = bob.decryptMedia(MediaCodec.H264, frame, r.clockMs)
+    check(d.plaintext.contentEquals(H264_IDR)) { "round trip" }
+    check(d.sender == r.members.getValue("alice").ownLeaf()) { "sender" }
+    // A fresh frame with a clear SPS byte flipped: authenticated.
+    val bad = alice.encryptMedia(MediaCodec.H264, 1u, H264_IDR).also { it[10] = (it[10].toInt() xor 1).toByte() }
+    expectThrows<ConclaveException.Tampered> { bob.decryptMedia(MediaCodec.H264, bad, r.clockMs) }
+    expectThrows<ConclaveException.InvalidArgument> {
+        alice.encryptMedia(MediaCodec.H264, 1u, "not annex b".toByteArray())
+    }
+}
+
 fun main() {
     val tests = listOf(
         "join and agree" to ::testJoinAndAgree,
@@ -301,6 +339,7 @@ fun main() {
         "leave, remove, rekey" to ::testLeaveRemoveRekey,
         "rotation while media runs" to ::testRotationWhileMediaRuns,
         "identity and options" to ::testIdentityAndOptions,
+        "h264 codec api" to ::testH264CodecApi,
     )
     var passed = 0
     var failed = 0

@@ -1,0 +1,121 @@
+//! Codec-aware encryption: [`FrameCrypto::encrypt_media`] and [`FrameCrypto::decrypt_media`]
+//! (`spec/frames.md` section 6).
+
+use core::time::Duration;
+
+use super::codec::{self, Codec};
+use super::crypto::{Decrypted, DecryptedInfo, FrameCrypto, max_frame_len};
+use super::trailer::TAG_LEN;
+use super::{AeadBackend, FrameError, MAX_FRAME_PLAINTEXT};
+
+impl<B: AeadBackend> FrameCrypto<B> {
+    /// Encrypts the `codec` frame `frame` as a frame of `stream`: the bytes packetizers and SFUs
+    /// read stay in place and in the clear (authenticated), the rest is encrypted, and the
+    /// trailer is appended (`spec/frames.md` section 6).
+    ///
+    /// An H.264 or H.265 frame is sealed again under the next counter when its output would
+    /// emulate a start code (about once in 4 million bytes of ciphertext).
+    pub fn encrypt_media(
+        &self,
+        codec: Codec,
+        stream: u32,
+        frame: &[u8],
+    ) -> Result<Vec<u8>, FrameError> {
+        check_len(frame.len())?;
+        let mut out = vec![0u8; max_frame_len(frame.len())];
+        let n = self.encrypt_media_into(codec, stream, frame, &mut out)?;
+        out.truncate(n);
+        Ok(out)
+    }
+
+    /// Like [`encrypt_media`](Self::encrypt_media) but writes to `out` and returns the frame's
+    /// length. `max_frame_len(frame.len())` bytes are always enough. Allocates nothing except for
+    /// a frame that is not in canonical form (AV1 always; H.264/H.265 with an access unit
+    /// delimiter or a repeated parameter set), which is built in a new buffer.
+    pub fn encrypt_media_into(
+        &self,
+        codec: Codec,
+        stream: u32,
+        frame: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, FrameError> {
+        check_len(frame.len())?;
+        let canonical = codec::canonical(codec, frame)?;
+        let frame = canonical.as_deref().unwrap_or(frame);
+        let layout = codec::layout(codec, frame)?;
+        self.encrypt_layout(
+            stream,
+            frame,
+            &layout.clear,
+            layout.patch,
+            |sealed| codec::output_ok(codec, frame, sealed),
+            out,
+        )
+    }
+
+    /// Decrypts a frame made by [`encrypt_media`](Self::encrypt_media) with the same `codec`,
+    /// received at `now`, and returns the codec frame.
+    pub fn decrypt_media(
+        &self,
+        codec: Codec,
+        frame: &[u8],
+        now: Duration,
+    ) -> Result<Decrypted, FrameError> {
+        let mut out = vec![0u8; frame.len().saturating_sub(TAG_LEN).min(MAX_FRAME_PLAINTEXT)];
+        let info = self.decrypt_media_into(codec, frame, &mut out, now)?;
+        out.truncate(info.len);
+        Ok(Decrypted {
+            sender: info.sender,
+            stream: info.stream,
+            epoch: info.epoch,
+            counter: info.counter,
+            prefix_len: info.prefix_len,
+            plaintext: out,
+        })
+    }
+
+    /// Like [`decrypt_media`](Self::decrypt_media) but writes the codec frame to `out`.
+    /// `frame.len() - 16` bytes are always enough. An AV1, H.264 or H.265 frame is brought to its
+    /// canonical form first (depacketizers may add temporal delimiters, size fields, access unit
+    /// delimiters or copies of parameter sets), in a new buffer if it changes.
+    pub fn decrypt_media_into(
+        &self,
+        codec: Codec,
+        frame: &[u8],
+        out: &mut [u8],
+        now: Duration,
+    ) -> Result<DecryptedInfo, FrameError> {
+        let canonical = codec::canonical(codec, frame)?;
+        let frame = canonical.as_deref().unwrap_or(frame);
+        // Check the room for a restored AV1 size field before the frame's counter is used up.
+        let needed = frame.len().saturating_sub(TAG_LEN);
+        if out.len() < needed.min(MAX_FRAME_PLAINTEXT) {
+            return Err(FrameError::BufferTooSmall { needed });
+        }
+        let mut info = self.decrypt_into(frame, out, now)?;
+        let trailer_len = frame.len().saturating_sub(info.len);
+        match codec::restore(codec, out, info.len, trailer_len) {
+            Ok(len) => {
+                info.len = len;
+                Ok(info)
+            }
+            Err(e) => {
+                if let Some(o) = out.get_mut(..info.len) {
+                    o.iter_mut().for_each(|b| *b = 0);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+fn check_len(len: usize) -> Result<(), FrameError> {
+    if len > MAX_FRAME_PLAINTEXT {
+        return Err(FrameError::TooLarge {
+            what: "frame plaintext",
+            len,
+            max: MAX_FRAME_PLAINTEXT,
+        });
+    }
+    Ok(())
+}
