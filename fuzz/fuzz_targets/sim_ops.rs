@@ -437,11 +437,19 @@ fn run(input: Input) {
                     honest = false;
                     let epoch = s.participants[&id].epoch() + 2 + u64::from(ahead);
                     let payload = far_future_commit(epoch);
+                    let seen = s.events.len();
                     s.deliver_one(InFlight {
                         from: "relay".into(),
-                        to: id,
+                        to: id.clone(),
                         payload,
                     });
+                    let _ = s.act(&id, |_, _, _| Ok(())); // collect its outputs
+                    // COM-5: an unverifiable commit alone never makes anyone ask for a resync.
+                    assert!(
+                        !s.events[seen..].iter().any(|(at, e)| *at == id
+                            && matches!(e, conclave_core::meeting::Event::ResyncNeeded { .. })),
+                        "a forged far-future commit made {id} request a resync"
+                    );
                 }
             }
             Op::Frame {

@@ -230,6 +230,36 @@ mod tests {
         assert_eq!(o.queued(), 0);
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Finding 9 as a property: whatever sizes arrive and however slowly the peer drains,
+        /// one peer's queue never holds more than `PEER_QUEUE_BYTES` or `PEER_QUEUE_LEN`
+        /// messages, the shared budget never exceeds its limit, and every byte is given back.
+        #[test]
+        fn queues_and_budget_stay_bounded(
+            ops in proptest::collection::vec((0usize..(2 * PEER_QUEUE_BYTES), proptest::bool::ANY), 1..200),
+        ) {
+            let limit = 3 * PEER_QUEUE_BYTES;
+            let budget = Budget::new(limit);
+            let o = Outbox::new();
+            for (len, drain) in ops {
+                if drain {
+                    if let Some((p, _)) = o.next() {
+                        o.sent(p.cost());
+                    }
+                } else if let Some(p) = Payload::new(vec![0; len % (PEER_QUEUE_BYTES + 1)], &budget) {
+                    o.push(&p);
+                }
+                proptest::prop_assert!(o.queued() <= PEER_QUEUE_BYTES);
+                proptest::prop_assert!(budget.in_use() <= limit);
+            }
+            o.close();
+            while o.next().is_some() {}
+            proptest::prop_assert_eq!(budget.in_use(), 0, "bytes not given back");
+        }
+    }
+
     #[test]
     fn queue_is_bounded_in_messages() {
         let budget = Budget::new(usize::MAX);

@@ -1375,18 +1375,7 @@ impl Meeting {
             }
             return self.advance_ballot(now, rng);
         }
-        let vote = quorum::sign_vote(
-            &self.identity,
-            &quorum::VoteFields {
-                meeting_id: &self.meeting_id,
-                epoch: self.epoch,
-                transcript_hash: &self.transcript_hash,
-                voter: self.own_leaf,
-                candidate,
-                failed: &failed,
-                binding: false,
-            },
-        );
+        let vote = self.sign_vote(self.own_leaf, candidate, &failed, false);
         self.push_transmit(
             Destination::Participant(self.roster.id_of(candidate)),
             wire::envelope(Body::FailoverVote(vote)),
@@ -1394,6 +1383,28 @@ impl Meeting {
         self.resync_requested_for = None;
         self.request_resync_at(now, rng, "the leader's heartbeats stopped".into());
         Ok(())
+    }
+
+    /// Signs a vote, pre-vote or call for a failover from our current epoch (VOTE-1).
+    fn sign_vote(
+        &self,
+        voter: u32,
+        candidate: u32,
+        failed: &[u32],
+        binding: bool,
+    ) -> SignedMessage {
+        quorum::sign_vote(
+            &self.identity,
+            &quorum::VoteFields {
+                meeting_id: &self.meeting_id,
+                epoch: self.epoch,
+                transcript_hash: &self.transcript_hash,
+                voter,
+                candidate,
+                failed,
+                binding,
+            },
+        )
     }
 
     /// Whether our watchdog currently reports the leader silent for the limit (section 11).
@@ -1474,18 +1485,7 @@ impl Meeting {
             return Ok(());
         }
         self.verify_member(v.candidate, labels::FAILOVER_VOTE, signed, "failover call")?;
-        let vote = quorum::sign_vote(
-            &self.identity,
-            &quorum::VoteFields {
-                meeting_id: &self.meeting_id,
-                epoch: self.epoch,
-                transcript_hash: &self.transcript_hash,
-                voter: self.own_leaf,
-                candidate: v.candidate,
-                failed: &v.failed,
-                binding: true,
-            },
-        );
+        let vote = self.sign_vote(self.own_leaf, v.candidate, &v.failed, true);
         if let Role::Member(m) = &mut self.role {
             m.voted_out.extend(v.failed.iter().copied());
         }
@@ -1540,18 +1540,7 @@ impl Meeting {
         if uncalled.is_empty() {
             return Ok(());
         }
-        let call = quorum::sign_vote(
-            &self.identity,
-            &quorum::VoteFields {
-                meeting_id: &self.meeting_id,
-                epoch: self.epoch,
-                transcript_hash: &self.transcript_hash,
-                voter: self.own_leaf,
-                candidate: self.own_leaf,
-                failed: &ballot.failed,
-                binding: true,
-            },
-        );
+        let call = self.sign_vote(self.own_leaf, self.own_leaf, &ballot.failed, true);
         let payload = wire::envelope(Body::FailoverVote(call));
         for leaf in &uncalled {
             let to = self.roster.id_of(*leaf);
