@@ -15,11 +15,9 @@ use conclave_protocol::{MessageKind, decode_bounded, encode};
 use rand_core::CryptoRng;
 
 use super::pins::{MAX_PINNED_IDENTITIES, PinTable};
+use super::roster::negotiate_suite;
 use super::wire::{self, ValidAnnouncement, parse_announcement};
-use super::{
-    Destination, Event, MAX_PENDING_ANNOUNCEMENTS, Meeting, MeetingError, RemovalReason,
-    negotiate_suite,
-};
+use super::{Destination, Event, MAX_PENDING_ANNOUNCEMENTS, Meeting, MeetingError, RemovalReason};
 use crate::schedule::{heartbeat_hash, labels};
 
 /// How many of the leader's latest heartbeats a rejoin announcement may reference (ANN-10); the

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::wire::ValidAnnouncement;
+use crate::CipherSuite;
 
 /// A present member as the roster records it.
 #[derive(Clone, Debug)]
@@ -60,4 +61,15 @@ impl Roster {
             .min_by_key(|(l, m)| (m.admitted_epoch, **l))
             .map(|(l, _)| *l)
     }
+}
+
+/// The strongest suite (`CipherSuite::strength`) for which every announcement carries a key.
+pub(super) fn negotiate_suite<'a>(
+    announcements: impl Iterator<Item = &'a ValidAnnouncement>,
+) -> Option<CipherSuite> {
+    let mut common: Vec<CipherSuite> = CipherSuite::ALL.to_vec();
+    for a in announcements {
+        common.retain(|s| a.hpke_key(*s).is_some());
+    }
+    common.into_iter().max_by_key(|s| s.strength())
 }
