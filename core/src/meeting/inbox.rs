@@ -182,21 +182,20 @@ impl Meeting {
     pub(super) fn expire_silent_members(&mut self, now: Duration) {
         let timeout = self.config.heartbeat_interval * MEMBER_TIMEOUT_INTERVALS;
         let delay = self.config.commit_delay;
-        let own = self.own_leaf;
-        let leaves: Vec<u32> = self.roster.members.keys().copied().collect();
         let Role::Leader(l) = &mut self.role else {
             return;
         };
-        l.last_seen.retain(|leaf, _| leaves.contains(leaf));
-        for leaf in leaves {
-            if leaf == own {
-                continue;
-            }
-            let seen = *l.last_seen.entry(leaf).or_insert(now);
-            if now.saturating_sub(seen) >= timeout && !l.pending_removes.contains_key(&leaf) {
-                l.pending_removes.insert(leaf, RemovalReason::TimedOut);
-                l.commit_due.get_or_insert(now + delay);
-            }
+        let silent: Vec<u32> = l
+            .last_seen
+            .iter()
+            .filter(|(leaf, seen)| {
+                now.saturating_sub(**seen) >= timeout && !l.pending_removes.contains_key(leaf)
+            })
+            .map(|(leaf, _)| *leaf)
+            .collect();
+        for leaf in silent {
+            l.pending_removes.insert(leaf, RemovalReason::TimedOut);
+            l.commit_due.get_or_insert(now + delay);
         }
     }
 }

@@ -99,6 +99,8 @@ pub(super) struct MemberState {
     /// HO-1: we left after handing over: our Leave (re-sent with the handover commit) and
     /// when we stop waiting for the new leader's rebuild.
     pub(super) leaving: Option<(Vec<u8>, Duration)>,
+    /// HO-1: when the handover commit may be re-sent next.
+    pub(super) resend_at: Duration,
 }
 
 impl MemberState {
@@ -116,6 +118,7 @@ impl MemberState {
             stable_proof: None,
             handover_resend: None,
             leaving: None,
+            resend_at: Duration::ZERO,
         }
     }
 

@@ -1,213 +1,275 @@
-//! Timers (`spec/state-machine.md` section 11).
+//! Timers (`spec/state-machine.md` section 11) as data: a [`Timer`] per row of the section's
+//! table, [`Meeting::deadline`] giving each one's deadline from the state (the table), the
+//! minimum of the table as [`Meeting::poll_timeout`], and [`Meeting::handle_timeout`] running
+//! the due timers in the section's order.
+//!
+//! Deadlines are computed from the state they depend on, in this one place, rather than
+//! stored: a deadline cannot go stale when that state changes, and `poll_timeout` and
+//! `handle_timeout` cannot disagree about what is due.
 
-use super::config::{KEYLESS_TIMEOUTS, STABILITY_TIMEOUT_INTERVALS};
-use super::state::{Phase, Role};
-use super::{Destination, Event, Meeting, MeetingError, RemovalReason, wire};
-use conclave_protocol::v1::envelope::Body;
-use rand_core::CryptoRng;
 use std::time::Duration;
 
+use conclave_protocol::v1::envelope::Body;
+use rand_core::CryptoRng;
+
+use super::config::{KEYLESS_TIMEOUTS, MEMBER_TIMEOUT_INTERVALS, STABILITY_TIMEOUT_INTERVALS};
+use super::state::{Phase, Role};
+use super::{Destination, Event, Meeting, MeetingError, RemovalReason, wire};
+
+/// One row of the timer table of `spec/state-machine.md` section 11.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Timer {
+    /// Joiner: announce again.
+    JoinRetry,
+    /// Member: out of date too long (no keys, or nonces unechoed): end.
+    Keyless,
+    /// Leader: remove members silent for `MEMBER_TIMEOUT_INTERVALS` intervals.
+    MemberTimeout,
+    /// Member: repeat an unanswered resync request.
+    ResyncRetry,
+    /// Any: the scheduled send switch (section 14).
+    Switch,
+    /// Member: the next liveness nonce (leaders only re-arm it).
+    LivenessNonce,
+    /// Member after a handover: re-send the handover commit (HO-1).
+    HandoverResend,
+    /// Old leader that left after a handover: stop waiting (HO-1).
+    Leaving,
+    /// Member: the heartbeat watchdog.
+    Watchdog,
+    /// Member: our liveness nonces went unechoed.
+    LivenessEcho,
+    /// Leader: periodic rotation.
+    Rotation,
+    /// Leader: the current epoch did not become stable (STB-3).
+    Stability,
+    /// Leader: the batched commit.
+    Commit,
+    /// Leader: the next heartbeat.
+    Heartbeat,
+}
+
+impl Timer {
+    /// Every timer, in the order `handle_timeout` runs them (section 11).
+    pub(super) const ORDER: [Timer; 14] = [
+        Timer::JoinRetry,
+        Timer::Keyless,
+        Timer::MemberTimeout,
+        Timer::ResyncRetry,
+        Timer::Switch,
+        Timer::LivenessNonce,
+        Timer::HandoverResend,
+        Timer::Leaving,
+        Timer::Watchdog,
+        Timer::LivenessEcho,
+        Timer::Rotation,
+        Timer::Stability,
+        Timer::Commit,
+        Timer::Heartbeat,
+    ];
+}
+
 impl Meeting {
-    /// When [`Meeting::handle_timeout`] should next be called.
+    /// When [`Meeting::handle_timeout`] should next be called: the earliest deadline of the
+    /// timer table.
     pub fn poll_timeout(&self) -> Option<Duration> {
-        match self.phase {
-            Phase::Ended => return None,
-            Phase::Joining => return Some(self.join_sent_at + self.config.heartbeat_interval),
-            Phase::Active => {}
-        }
-        let mut t = vec![self.next_nonce];
-        if let Some(sent) = self.resync_sent_at
-            && (!self.has_keys() || self.resync_requested_for.is_some())
-        {
-            t.push(sent + self.config.heartbeat_interval);
-        }
-        if let Some((_, due)) = self.send_switch {
-            t.push(due);
-        }
-        match &self.role {
-            Role::Leader(l) => {
-                t.push(l.next_heartbeat);
-                if l.stability.is_stable() {
-                    if let Some(d) = l.commit_due {
-                        t.push(d);
-                    }
-                } else {
-                    let limit = self.config.heartbeat_interval * STABILITY_TIMEOUT_INTERVALS;
-                    t.push(l.stability.since + limit);
-                }
-                if let Some(r) = l.next_rotation {
-                    t.push(r);
-                }
-            }
-            Role::Member(m) => {
-                let interval = self.config.heartbeat_interval;
-                t.push(m.last_heartbeat + interval * (m.missed_reported + 1) + interval / 2);
-                if !self.stale_reported {
-                    t.push(self.last_echo + self.config.liveness_timeout);
-                }
-            }
-        }
-        t.into_iter().min()
+        Timer::ORDER.iter().filter_map(|t| self.deadline(*t)).min()
     }
 
-    /// Runs timers: heartbeats, batched commits, rotation, liveness, failover, switch-over.
+    /// The deadline of `timer` in the current state, if it applies (the table of section 11).
+    pub(super) fn deadline(&self, timer: Timer) -> Option<Duration> {
+        let interval = self.config.heartbeat_interval;
+        match (&self.phase, &self.role, timer) {
+            (Phase::Ended, _, _) => None,
+            (Phase::Joining, _, Timer::JoinRetry) => Some(self.join_sent_at + interval),
+            (Phase::Joining, _, _) | (Phase::Active, _, Timer::JoinRetry) => None,
+            (_, _, Timer::Keyless) => self
+                .keyless_since
+                .map(|s| s + self.config.liveness_timeout * KEYLESS_TIMEOUTS),
+            (_, Role::Leader(l), Timer::MemberTimeout) => {
+                let timeout = interval * MEMBER_TIMEOUT_INTERVALS;
+                l.last_seen
+                    .iter()
+                    .filter(|(leaf, _)| !l.pending_removes.contains_key(leaf))
+                    .map(|(_, seen)| *seen + timeout)
+                    .min()
+            }
+            (_, Role::Member(_), Timer::ResyncRetry) => self
+                .resync_sent_at
+                .filter(|_| !self.has_keys() || self.resync_requested_for.is_some())
+                .map(|sent| sent + interval),
+            (_, _, Timer::Switch) => self.send_switch.map(|(_, due)| due),
+            (_, _, Timer::LivenessNonce) => Some(self.next_nonce),
+            (_, Role::Member(m), Timer::HandoverResend) => m
+                .handover_resend
+                .as_ref()
+                .map(|_| (m.last_heartbeat + interval).max(m.resend_at)),
+            (_, Role::Member(m), Timer::Leaving) => m.leaving.as_ref().map(|(_, until)| {
+                if m.handover_resend.is_none() {
+                    Duration::ZERO // the new leader moved on: leave at once
+                } else {
+                    *until
+                }
+            }),
+            (_, Role::Member(m), Timer::Watchdog) => {
+                Some(m.last_heartbeat + interval * (m.missed_reported + 1) + interval / 2)
+            }
+            (_, Role::Member(_), Timer::LivenessEcho) => {
+                (!self.stale_reported).then(|| self.last_echo + self.config.liveness_timeout)
+            }
+            (_, Role::Leader(l), Timer::Rotation) => l.next_rotation,
+            (_, Role::Leader(l), Timer::Stability) => (!l.stability.is_stable())
+                .then(|| l.stability.since + interval * STABILITY_TIMEOUT_INTERVALS),
+            (_, Role::Leader(l), Timer::Commit) => l.commit_due.filter(|_| l.stability.is_stable()),
+            (_, Role::Leader(l), Timer::Heartbeat) => Some(l.next_heartbeat),
+            (_, Role::Leader(_), _) | (_, Role::Member(_), _) => None,
+        }
+    }
+
+    /// Runs the timers that are due at `now`, in the order of section 11; a failover (when the
+    /// watchdog reached the limit) runs last.
     pub fn handle_timeout<R: CryptoRng + ?Sized>(
         &mut self,
         now: Duration,
         rng: &mut R,
     ) -> Result<(), MeetingError> {
-        match self.phase {
-            Phase::Ended => return Ok(()),
-            Phase::Joining => {
-                if now >= self.join_sent_at + self.config.heartbeat_interval {
-                    // No Welcome yet: announce again (with the newest heartbeat heard, ANN-10;
-                    // the leader resends the Welcome if it already admitted us).
-                    self.join_sent_at = now;
-                    let signed = self.announcement_to_send()?;
-                    self.push_transmit(
-                        Destination::Leader,
-                        wire::envelope(Body::Announcement(signed)),
-                    );
-                }
+        self.update_timer_inputs(now);
+        let mut failover = false;
+        for timer in Timer::ORDER {
+            if matches!(self.phase, Phase::Ended) {
                 return Ok(());
             }
-            Phase::Active => {}
+            if self.deadline(timer).is_some_and(|d| now >= d) {
+                failover |= self.fire(timer, now, rng)?;
+            }
         }
-        // Out of date: no keys for the current epoch, or our liveness nonces go unechoed (we
-        // may have been removed without seeing it). After KEYLESS_TIMEOUTS liveness timeouts
-        // of that, give up so the application can rejoin.
+        if failover && matches!(self.phase, Phase::Active) {
+            self.pause_sending("the leader's heartbeats stopped");
+            self.on_leader_timeout(now, rng)?;
+        }
+        Ok(())
+    }
+
+    /// The state some deadlines start from when the timers first run: the out-of-date clock
+    /// (armed while we have no keys for the current epoch or our nonces go unechoed, cleared
+    /// otherwise), the leader's `last_seen` of each present member, and a delivered handover.
+    fn update_timer_inputs(&mut self, now: Duration) {
+        if !matches!(self.phase, Phase::Active) {
+            return;
+        }
         let unechoed = now.saturating_sub(self.last_echo) >= self.config.liveness_timeout;
         if self.is_leader() || (self.has_keys() && !unechoed) {
             self.keyless_since = None;
         } else {
-            let since = *self.keyless_since.get_or_insert(now);
-            if now.saturating_sub(since) >= self.config.liveness_timeout * KEYLESS_TIMEOUTS {
-                self.end(RemovalReason::TimedOut);
-                return Ok(());
-            }
+            self.keyless_since.get_or_insert(now);
         }
-        self.expire_silent_members(now);
-        // Retry an unanswered resync (lost request or answer) every heartbeat interval.
-        if (!self.has_keys() || self.resync_requested_for.is_some())
-            && !self.is_leader()
-            && self
-                .resync_sent_at
-                .is_some_and(|t| now >= t + self.config.heartbeat_interval)
-        {
-            self.resync_requested_for = None;
-            self.request_resync_at(now, rng, "the last resync was not answered".into());
-        }
-        if let Some((epoch, due)) = self.send_switch
-            && now >= due
-        {
-            self.send_now(epoch);
-        }
-        if now >= self.next_nonce {
-            self.post_nonce(now, rng);
-        }
-        let interval = self.config.heartbeat_interval;
-        let mut failover = false;
-        let mut missed_event = None;
-        let mut stale_event = None;
-        let mut commit_now = false;
-        let mut heartbeat_now = false;
-        let mut lost_quorum = false;
-        let mut left = false;
-        let mut resend: Option<Vec<Vec<u8>>> = None;
-        let leader_id = self.roster.id_of(self.leader_leaf);
+        let own = self.own_leaf;
+        let leaves: Vec<u32> = self.roster.members.keys().copied().collect();
         match &mut self.role {
             Role::Leader(l) => {
-                if let Some(r) = l.next_rotation
-                    && now >= r
+                l.last_seen.retain(|leaf, _| leaves.contains(leaf));
+                for leaf in leaves.into_iter().filter(|l| *l != own) {
+                    l.last_seen.entry(leaf).or_insert(now);
+                }
+            }
+            Role::Member(m) => {
+                if m.handover_resend
+                    .as_ref()
+                    .is_some_and(|(e, _)| self.epoch > *e)
                 {
+                    m.handover_resend = None;
+                }
+            }
+        }
+    }
+
+    /// Runs one due timer; returns whether the watchdog calls for a failover.
+    fn fire<R: CryptoRng + ?Sized>(
+        &mut self,
+        timer: Timer,
+        now: Duration,
+        rng: &mut R,
+    ) -> Result<bool, MeetingError> {
+        match timer {
+            Timer::JoinRetry => {
+                // No Welcome yet: announce again (with the newest heartbeat heard, ANN-10; the
+                // leader resends the Welcome if it already admitted us).
+                self.join_sent_at = now;
+                let signed = self.announcement_to_send()?;
+                self.push_transmit(
+                    Destination::Leader,
+                    wire::envelope(Body::Announcement(signed)),
+                );
+            }
+            Timer::Keyless | Timer::Stability => self.end(RemovalReason::TimedOut),
+            Timer::MemberTimeout => self.expire_silent_members(now),
+            Timer::ResyncRetry => {
+                self.resync_requested_for = None;
+                self.request_resync_at(now, rng, "the last resync was not answered".into());
+            }
+            Timer::Switch => {
+                if let Some((epoch, _)) = self.send_switch {
+                    self.send_now(epoch);
+                }
+            }
+            Timer::LivenessNonce => self.post_nonce(now, rng),
+            Timer::HandoverResend => self.resend_handover(now),
+            Timer::Leaving => self.end(RemovalReason::Left),
+            Timer::Watchdog => return Ok(self.watchdog(now)),
+            Timer::LivenessEcho => {
+                self.stale_reported = true;
+                let since = now.saturating_sub(self.last_echo);
+                self.push_event(Event::StaleView { since });
+                self.pause_sending("our liveness nonces are not echoed: our view may be stale");
+            }
+            Timer::Rotation => {
+                if let Role::Leader(l) = &mut self.role {
                     l.rotate_pending = true;
                     l.next_rotation = None; // re-armed by the rotating commit
                     l.commit_due.get_or_insert(now);
                 }
-                // STB-2: a commit waits until our current epoch is stable.
-                let stable = l.stability.is_stable();
-                if stable && l.commit_due.is_some_and(|d| now >= d) {
-                    commit_now = true;
-                }
-                // STB-3: a leader whose epoch stays unstable has lost the majority.
-                let limit = interval * STABILITY_TIMEOUT_INTERVALS;
-                if !stable && now.saturating_sub(l.stability.since) >= limit {
-                    lost_quorum = true;
-                }
-                if now >= l.next_heartbeat {
-                    heartbeat_now = true;
-                }
             }
-            Role::Member(m) => {
-                // HO-1: re-send our handover commit until the new leader's rebuild arrives.
-                if let Some((e, bytes)) = &m.handover_resend {
-                    if self.epoch > *e {
-                        m.handover_resend = None;
-                    } else if now.saturating_sub(m.last_heartbeat) >= interval {
-                        let mut out = vec![bytes.clone()];
-                        out.extend(m.leaving.as_ref().map(|(l, _)| l.clone()));
-                        resend = Some(out);
-                    }
-                }
-                if let Some((_, until)) = &m.leaving
-                    && (m.handover_resend.is_none() || now >= *until)
-                {
-                    left = true;
-                }
-                // Half an interval of slack for transit, so an on-time heartbeat is not "missed".
-                let elapsed = now
-                    .saturating_sub(m.last_heartbeat)
-                    .saturating_sub(interval / 2);
-                let missed = u32::try_from(elapsed.as_millis() / interval.as_millis().max(1))
-                    .unwrap_or(u32::MAX);
-                if missed > m.missed_reported && missed >= 1 {
-                    m.missed_reported = missed;
-                    missed_event = Some(Event::HeartbeatMissed {
-                        leader: leader_id,
-                        missed,
-                    });
-                    if missed >= self.config.missed_heartbeats_limit {
-                        failover = true;
-                    }
-                }
-                // 5: stale when our nonce has not been echoed for the liveness timeout.
-                let waiting = now.saturating_sub(self.last_echo);
-                if !self.stale_reported && waiting >= self.config.liveness_timeout {
-                    self.stale_reported = true;
-                    stale_event = Some(Event::StaleView { since: waiting });
-                }
-            }
+            Timer::Commit => self.leader_commit(now, rng)?,
+            Timer::Heartbeat => self.leader_heartbeat(now)?,
         }
-        if lost_quorum {
-            self.end(RemovalReason::TimedOut);
-            return Ok(());
+        Ok(false)
+    }
+
+    /// HO-1: re-sends our handover commit (and our Leave, if we left) once per interval until
+    /// the new leader's rebuild arrives.
+    fn resend_handover(&mut self, now: Duration) {
+        let interval = self.config.heartbeat_interval;
+        let Role::Member(m) = &mut self.role else {
+            return;
+        };
+        m.resend_at = now + interval;
+        let mut out: Vec<Vec<u8>> = m.handover_resend.iter().map(|(_, b)| b.clone()).collect();
+        out.extend(m.leaving.as_ref().map(|(l, _)| l.clone()));
+        for bytes in out {
+            self.push_transmit(Destination::All, bytes);
         }
-        if let Some(out) = resend {
-            for bytes in out {
-                self.push_transmit(Destination::All, bytes);
-            }
+    }
+
+    /// The heartbeat watchdog: reports `HeartbeatMissed` for each new interval without a
+    /// heartbeat (half an interval of slack for transit, so an on-time heartbeat is not
+    /// "missed"); returns whether the limit is reached (VOTE-1 runs at each new interval).
+    fn watchdog(&mut self, now: Duration) -> bool {
+        let interval = self.config.heartbeat_interval;
+        let limit = self.config.missed_heartbeats_limit;
+        let leader = self.roster.id_of(self.leader_leaf);
+        let Role::Member(m) = &mut self.role else {
+            return false;
+        };
+        let elapsed = now
+            .saturating_sub(m.last_heartbeat)
+            .saturating_sub(interval / 2);
+        let missed =
+            u32::try_from(elapsed.as_millis() / interval.as_millis().max(1)).unwrap_or(u32::MAX);
+        if missed <= m.missed_reported || missed == 0 {
+            return false;
         }
-        if left {
-            self.end(RemovalReason::Left);
-            return Ok(());
-        }
-        if let Some(e) = missed_event {
-            self.push_event(e);
-        }
-        if let Some(e) = stale_event {
-            self.push_event(e);
-            self.pause_sending("our liveness nonces are not echoed: our view may be stale");
-        }
-        if failover {
-            self.pause_sending("the leader's heartbeats stopped");
-            self.on_leader_timeout(now, rng)?;
-        }
-        if commit_now {
-            self.leader_commit(now, rng)?;
-        }
-        if heartbeat_now {
-            self.leader_heartbeat(now)?;
-        }
-        Ok(())
+        m.missed_reported = missed;
+        self.push_event(Event::HeartbeatMissed { leader, missed });
+        missed >= limit
     }
 }

@@ -240,22 +240,8 @@ impl Meeting {
         };
         let content = encode(&commit);
         let transcript_hash = transcript_next(&self.transcript_hash, &content);
-        let bundle = pb::CommitBundle {
-            commit: Some(wire::sign(&self.identity, labels::COMMIT, content)),
-            updates: updates
-                .into_iter()
-                .enumerate()
-                .map(|(i, (node, child, ciphertext))| pb::IndexedUpdate {
-                    index: u32::try_from(i).unwrap_or(u32::MAX),
-                    update: Some(pb::NodeUpdate {
-                        node,
-                        child,
-                        ciphertext,
-                    }),
-                })
-                .collect(),
-            proof: vec![],
-        };
+        let signed = wire::sign(&self.identity, labels::COMMIT, content);
+        let bundle = full_bundle(signed, updates);
         let staged = StagedCommit {
             commit,
             plan,
@@ -381,5 +367,25 @@ impl Meeting {
             .get(leaf)
             .map(|m| m.newest_nonce)
             .unwrap_or([0; 24])
+    }
+}
+
+/// The full commit bundle (every update, no proof needed) the leader sends to the relay.
+fn full_bundle(signed: pb::SignedMessage, updates: Vec<(u32, u32, Vec<u8>)>) -> pb::CommitBundle {
+    pb::CommitBundle {
+        commit: Some(signed),
+        updates: updates
+            .into_iter()
+            .enumerate()
+            .map(|(i, (node, child, ciphertext))| pb::IndexedUpdate {
+                index: u32::try_from(i).unwrap_or(u32::MAX),
+                update: Some(pb::NodeUpdate {
+                    node,
+                    child,
+                    ciphertext,
+                }),
+            })
+            .collect(),
+        proof: vec![],
     }
 }

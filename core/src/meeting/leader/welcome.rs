@@ -109,6 +109,7 @@ impl Meeting {
                 reason: "no HPKE key for the meeting's suite".into(),
             })?
             .to_vec();
+        let recipient = member.announcement.participant_id.clone();
         let secrets = pb::PathSecrets {
             leaf,
             nodes: path
@@ -121,44 +122,13 @@ impl Meeting {
             echoed_nonce: echoed_nonce.to_vec(),
         };
         let plaintext = zeroize::Zeroizing::new(encode(&secrets));
-        let cached = self
-            .group_info_cache
-            .as_ref()
-            .filter(|(e, _)| *e == epoch)
-            .map(|(_, b)| b.clone());
-        let group_info = if !with_group_info {
-            Vec::new()
-        } else if let Some(bytes) = cached {
-            bytes
+        let group_info = if with_group_info {
+            self.signed_group_info()
         } else {
-            let gi = pb::GroupInfo {
-                version: PROTOCOL_VERSION,
-                suite: self.suite.id(),
-                meeting_id: self.meeting_id.clone(),
-                epoch,
-                transcript_hash: self.transcript_hash.to_vec(),
-                leader_leaf: self.leader_leaf,
-                locked: self.locked,
-                leaf_count: self.occupancy.width(),
-                roster: self
-                    .roster
-                    .members
-                    .iter()
-                    .map(|(leaf, m)| pb::RosterEntry {
-                        leaf: *leaf,
-                        admitted_epoch: m.admitted_epoch,
-                        announcement: m.announcement.bytes.clone(),
-                    })
-                    .collect(),
-                previous_roster_size: u32::try_from(self.previous_roster_len).unwrap_or(u32::MAX),
-            };
-            let bytes = encode(&wire::sign(&self.identity, labels::GROUP_INFO, encode(&gi)));
-            // Signed once per epoch and reused for every joiner and resync of that epoch.
-            self.group_info_cache = Some((epoch, bytes.clone()));
-            bytes
+            Vec::new()
         };
         let job = SealJob {
-            recipient: member.announcement.participant_id.clone(),
+            recipient,
             suite: self.suite,
             public_key: pk,
             plaintext,
@@ -183,5 +153,40 @@ impl Meeting {
             return Ok(Vec::new());
         }
         Ok(job.run(rng)?.payload)
+    }
+
+    /// The signed `GroupInfo` of the current epoch (section 10.3), signed once per epoch and
+    /// reused for every joiner and resync of that epoch.
+    fn signed_group_info(&mut self) -> Vec<u8> {
+        let epoch = self.epoch;
+        if let Some((e, bytes)) = &self.group_info_cache
+            && *e == epoch
+        {
+            return bytes.clone();
+        }
+        let gi = pb::GroupInfo {
+            version: PROTOCOL_VERSION,
+            suite: self.suite.id(),
+            meeting_id: self.meeting_id.clone(),
+            epoch,
+            transcript_hash: self.transcript_hash.to_vec(),
+            leader_leaf: self.leader_leaf,
+            locked: self.locked,
+            leaf_count: self.occupancy.width(),
+            roster: self
+                .roster
+                .members
+                .iter()
+                .map(|(leaf, m)| pb::RosterEntry {
+                    leaf: *leaf,
+                    admitted_epoch: m.admitted_epoch,
+                    announcement: m.announcement.bytes.clone(),
+                })
+                .collect(),
+            previous_roster_size: u32::try_from(self.previous_roster_len).unwrap_or(u32::MAX),
+        };
+        let bytes = encode(&wire::sign(&self.identity, labels::GROUP_INFO, encode(&gi)));
+        self.group_info_cache = Some((epoch, bytes.clone()));
+        bytes
     }
 }
