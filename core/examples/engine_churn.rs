@@ -56,5 +56,8 @@ fn main() {
     let mut times: Vec<Duration> = (0..repeats).map(|i| run(n, rounds, i as u64)).collect();
     times.sort();
     let median = times[times.len() / 2];
-    println!("engine_churn n={n} rounds={rounds} median_ms={:.2}", median.as_secs_f64() * 1e3);
+    println!(
+        "engine_churn n={n} rounds={rounds} median_ms={:.2}",
+        median.as_secs_f64() * 1e3
+    );
 }

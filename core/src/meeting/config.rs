@@ -41,6 +41,11 @@ pub const MEMBER_TIMEOUT_INTERVALS: u32 = 6;
 /// Liveness timeouts without keys for the current epoch after which a member gives up and ends
 /// with [`RemovalReason::TimedOut`] (it was removed without seeing it, or is cut off).
 pub const KEYLESS_TIMEOUTS: u32 = 2;
+/// After the relay says the leader's connection closed, how long a member waits for a sign of
+/// life from the leader before it treats it as failed (VOTE-0).
+pub const HINT_CONFIRM_TIMEOUT: Duration = Duration::from_secs(1);
+/// Shortest gap between two heartbeats a leader sends to answer probes (VOTE-0).
+pub const PROBE_ANSWER_GAP: Duration = Duration::from_millis(250);
 
 /// Tunable behaviour of a meeting. Defaults follow `spec/README.md`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -237,6 +237,7 @@ impl Meeting {
         }
         m.last_heartbeat = now;
         m.missed_reported = 0;
+        m.hint_confirm_at = None;
         let reason = format!(
             "the leader's heartbeat certifies epoch {epoch} but we are at {}",
             self.epoch
@@ -260,6 +261,7 @@ impl Meeting {
                 m.stable_proof = staged.stable_proof;
             }
             m.missed_reported = 0;
+            m.hint_confirm_at = None;
             m.suspected.clear();
         }
         if staged.echoes_us {

@@ -1,7 +1,7 @@
 //! Leader inputs from members (`spec/state-machine.md` section 8: Leave LEA-1, ResyncRequest
 //! RSQ-1..3, LivenessNonce LIV-1) and the member timeout of section 11.
 
-use super::config::MEMBER_TIMEOUT_INTERVALS;
+use super::config::{MEMBER_TIMEOUT_INTERVALS, PROBE_ANSWER_GAP};
 use super::state::Role;
 use super::{Destination, Meeting, MeetingError, RemovalReason, wire};
 use crate::schedule::labels;
@@ -81,6 +81,9 @@ impl Meeting {
             m.newest_nonce = nonce;
         }
         self.mark_seen(msg.leaf, now);
+        if msg.probe {
+            self.answer_probe(now)?;
+        }
         if !same_state {
             return Ok(());
         }
@@ -197,5 +200,22 @@ impl Meeting {
             l.pending_removes.insert(leaf, RemovalReason::TimedOut);
             l.commit_due.get_or_insert(now + delay);
         }
+    }
+
+    /// VOTE-0: a member was told our connection closed. We answer with a heartbeat (which every
+    /// member accepts as a sign of life) at once, or `PROBE_ANSWER_GAP` after our previous one:
+    /// replayed probes cost at most one signature per gap.
+    fn answer_probe(&mut self, now: Duration) -> Result<(), MeetingError> {
+        let Role::Leader(l) = &mut self.role else {
+            return Ok(());
+        };
+        let earliest = l
+            .last_heartbeat_sent
+            .map_or(now, |t| (t + PROBE_ANSWER_GAP).max(now));
+        l.next_heartbeat = l.next_heartbeat.min(earliest);
+        if l.next_heartbeat <= now {
+            return self.leader_heartbeat(now);
+        }
+        Ok(())
     }
 }

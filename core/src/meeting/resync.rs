@@ -10,7 +10,19 @@ use rand_core::CryptoRng;
 use std::time::Duration;
 
 impl Meeting {
+    /// R1 and the liveness nonce timer: a fresh liveness nonce to the leader.
     pub(super) fn post_nonce<R: CryptoRng + ?Sized>(&mut self, now: Duration, rng: &mut R) {
+        self.send_nonce(now, rng, false);
+    }
+
+    /// A fresh liveness nonce to the leader; with `probe`, asking a live leader for a heartbeat
+    /// at once (VOTE-0).
+    pub(super) fn send_nonce<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Duration,
+        rng: &mut R,
+        probe: bool,
+    ) {
         self.next_nonce = now + self.config.heartbeat_interval;
         if self.is_leader() {
             return;
@@ -23,6 +35,7 @@ impl Meeting {
             epoch: self.epoch,
             nonce: nonce.to_vec(),
             transcript_hash: self.transcript_hash.to_vec(),
+            probe,
         };
         let signed = wire::sign(&self.identity, labels::LIVENESS, encode(&msg));
         self.push_transmit(Destination::Leader, wire::envelope(Body::Liveness(signed)));

@@ -27,6 +27,8 @@ pub(super) struct LeaderState {
     pub(super) hb_seq: u64,
     pub(super) prev_hb_hash: [u8; 32],
     pub(super) next_heartbeat: Duration,
+    /// When we last sent a heartbeat (probes are answered at most every `PROBE_ANSWER_GAP`).
+    pub(super) last_heartbeat_sent: Option<Duration>,
     pub(super) next_rotation: Option<Duration>,
     /// STB-1: whether our current epoch is acknowledged by a majority of the previous roster.
     pub(super) stability: quorum::Stability,
@@ -68,6 +70,7 @@ impl LeaderState {
             hb_seq: 0,
             prev_hb_hash: [0u8; 32],
             next_heartbeat: now,
+            last_heartbeat_sent: None,
             next_rotation: config.rotation_interval.map(|r| now + r),
             stability,
             failover_bundle: None,
@@ -101,6 +104,9 @@ pub(super) struct MemberState {
     pub(super) leaving: Option<(Vec<u8>, Duration)>,
     /// HO-1: when the handover commit may be re-sent next.
     pub(super) resend_at: Duration,
+    /// VOTE-0: the relay said the leader's connection closed; without a sign of life from the
+    /// leader by then, we treat it as failed.
+    pub(super) hint_confirm_at: Option<Duration>,
 }
 
 impl MemberState {
@@ -119,6 +125,7 @@ impl MemberState {
             handover_resend: None,
             leaving: None,
             resend_at: Duration::ZERO,
+            hint_confirm_at: None,
         }
     }
 
@@ -128,6 +135,7 @@ impl MemberState {
         self.prev_hb_hash = [0u8; 32];
         self.last_heartbeat = now;
         self.missed_reported = 0;
+        self.hint_confirm_at = None;
     }
 }
 

@@ -1,8 +1,9 @@
-//! Leader succession by quorum (`spec/state-machine.md` section 12.3: VOTE-1, VOTE-2,
+//! Leader succession by quorum (`spec/state-machine.md` section 12.3: VOTE-0, VOTE-1, VOTE-2,
 //! FO-1..FO-6).
 
+use super::config::HINT_CONFIRM_TIMEOUT;
 use super::state::{LeaderState, Phase, Role};
-use super::{Destination, Meeting, MeetingError, RemovalReason, quorum, wire};
+use super::{Destination, Event, Meeting, MeetingError, RemovalReason, quorum, wire};
 use crate::schedule::labels;
 use conclave_protocol::MessageKind;
 use conclave_protocol::limits::PROTOCOL_VERSION;
@@ -14,6 +15,48 @@ use std::time::Duration;
 use subtle::ConstantTimeEq;
 
 impl Meeting {
+    /// VOTE-0: the relay says the leader's connection closed. This hint is not authenticated,
+    /// so it only shortens the wait: we probe the leader (a liveness nonce asking for a
+    /// heartbeat at once) and, if no heartbeat, commit or Welcome of our leader is accepted
+    /// within `HINT_CONFIRM_TIMEOUT`, treat the leader as having missed the heartbeat limit:
+    /// sending pauses and the quorum vote of VOTE-1 and VOTE-2 starts. A live leader's answer
+    /// cancels it; every safety rule of the failover (the quorum, FO-3) is unchanged. Leaders,
+    /// joiners and a second hint while one is pending ignore it.
+    pub fn leader_connection_closed<R: CryptoRng + ?Sized>(&mut self, now: Duration, rng: &mut R) {
+        if !matches!(self.phase, Phase::Active) {
+            return;
+        }
+        let limit = self.config.missed_heartbeats_limit;
+        let Role::Member(m) = &mut self.role else {
+            return;
+        };
+        if m.hint_confirm_at.is_some() || m.missed_reported >= limit || m.leaving.is_some() {
+            return;
+        }
+        m.hint_confirm_at = Some(now + HINT_CONFIRM_TIMEOUT);
+        self.send_nonce(now, rng, true);
+    }
+
+    /// VOTE-0: the hint was not answered in time: the leader counts as silent for the limit.
+    /// Returns whether the failover of VOTE-1 should run.
+    pub(super) fn confirm_hint(&mut self) -> bool {
+        let limit = self.config.missed_heartbeats_limit;
+        let leader = self.roster.id_of(self.leader_leaf);
+        let Role::Member(m) = &mut self.role else {
+            return false;
+        };
+        m.hint_confirm_at = None;
+        if m.missed_reported >= limit {
+            return false;
+        }
+        m.missed_reported = limit;
+        self.push_event(Event::HeartbeatMissed {
+            leader,
+            missed: limit,
+        });
+        true
+    }
+
     /// Section 12.3 at each watchdog interval past the limit: suspect the leader (and, every
     /// further limit, the next successor); pre-vote for the successor (VOTE-1), or collect
     /// votes if we are it. Also ask for a resync, which a leader elected without us answers

@@ -35,6 +35,8 @@ pub(super) enum Timer {
     HandoverResend,
     /// Old leader that left after a handover: stop waiting (HO-1).
     Leaving,
+    /// Member: the relay's "leader gone" hint was not contradicted in time (VOTE-0).
+    HintConfirm,
     /// Member: the heartbeat watchdog.
     Watchdog,
     /// Member: our liveness nonces went unechoed.
@@ -51,7 +53,7 @@ pub(super) enum Timer {
 
 impl Timer {
     /// Every timer, in the order `handle_timeout` runs them (section 11).
-    pub(super) const ORDER: [Timer; 14] = [
+    pub(super) const ORDER: [Timer; 15] = [
         Timer::JoinRetry,
         Timer::Keyless,
         Timer::MemberTimeout,
@@ -60,6 +62,7 @@ impl Timer {
         Timer::LivenessNonce,
         Timer::HandoverResend,
         Timer::Leaving,
+        Timer::HintConfirm,
         Timer::Watchdog,
         Timer::LivenessEcho,
         Timer::Rotation,
@@ -111,6 +114,7 @@ impl Meeting {
                     *until
                 }
             }),
+            (_, Role::Member(m), Timer::HintConfirm) => m.hint_confirm_at,
             (_, Role::Member(m), Timer::Watchdog) => {
                 Some(m.last_heartbeat + interval * (m.missed_reported + 1) + interval / 2)
             }
@@ -215,6 +219,7 @@ impl Meeting {
             Timer::LivenessNonce => self.post_nonce(now, rng),
             Timer::HandoverResend => self.resend_handover(now),
             Timer::Leaving => self.end(RemovalReason::Left),
+            Timer::HintConfirm => return Ok(self.confirm_hint()),
             Timer::Watchdog => return Ok(self.watchdog(now)),
             Timer::LivenessEcho => {
                 self.stale_reported = true;

@@ -408,6 +408,7 @@ impl Meeting {
             m.path = Some(g.path);
             m.last_heartbeat = now;
             m.missed_reported = 0;
+            m.hint_confirm_at = None;
             m.hb_seq = 0;
             m.suspected.clear();
             m.ballot = None;

@@ -597,6 +597,7 @@ fn build() -> World {
         epoch: 3,
         nonce: nonces[4].clone(),
         transcript_hash: th.to_vec(),
+        probe: false,
     };
     let signed_liveness = sign(&bob, labels::LIVENESS, encode(&liveness));
     let env = |b: envelope::Body| Msg::Envelope(Envelope { body: Some(b) });

@@ -37,6 +37,7 @@ impl Meeting {
         };
         l.hb_seq += 1;
         l.next_heartbeat = now + interval;
+        l.last_heartbeat_sent = Some(now);
         let hb = pb::Heartbeat {
             version: PROTOCOL_VERSION,
             meeting_id: self.meeting_id.clone(),
