@@ -27,14 +27,12 @@ fn run(n: usize, rounds: usize, seed: u64) -> Duration {
         sim.join(&format!("p{i}")).expect("join");
         sim.settle();
     }
-    let mut next = n;
     for r in 0..rounds {
         let leaver = format!("p{}", r + 1);
         sim.act(&leaver, |m, now, rng| m.leave(now, rng))
             .expect("leave");
         sim.settle();
-        sim.join(&format!("p{next}")).expect("join");
-        next += 1;
+        sim.join(&format!("p{}", n + r)).expect("join");
         sim.settle();
         let leader = sim.leader().expect("a leader").to_string();
         sim.act(&leader, |m, now, _| m.rotate(now)).expect("rotate");
