@@ -14,10 +14,10 @@ use conclave_core::sim::Sim;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
-fn run(n: usize, rounds: usize, seed: u64) -> Duration {
+fn run(n: usize, rounds: usize, seed: u64) -> (Duration, u64) {
     let start = Instant::now();
     let mut sim = Sim::new(
-        b"engine-churn",
+        b"engine-churn-meeting-0001",
         MeetingConfig::default(),
         ChaCha20Rng::seed_from_u64(seed),
     );
@@ -40,7 +40,7 @@ fn run(n: usize, rounds: usize, seed: u64) -> Duration {
         sim.advance(Duration::from_secs(1), Duration::from_millis(500));
     }
     assert!(sim.converged().is_some(), "the script must converge");
-    start.elapsed()
+    (start.elapsed(), sim.relay_messages)
 }
 
 fn main() {
@@ -51,11 +51,13 @@ fn main() {
     let n = args.first().copied().unwrap_or(16);
     let rounds = args.get(1).copied().unwrap_or(6);
     let repeats = args.get(2).copied().unwrap_or(5);
-    let mut times: Vec<Duration> = (0..repeats).map(|i| run(n, rounds, i as u64)).collect();
+    let runs: Vec<(Duration, u64)> = (0..repeats).map(|i| run(n, rounds, i as u64)).collect();
+    let mut times: Vec<Duration> = runs.iter().map(|r| r.0).collect();
     times.sort();
     let median = times[times.len() / 2];
+    let messages = runs.iter().map(|r| r.1).sum::<u64>() / runs.len().max(1) as u64;
     println!(
-        "engine_churn n={n} rounds={rounds} median_ms={:.2}",
+        "engine_churn n={n} rounds={rounds} median_ms={:.2} relay_messages={messages}",
         median.as_secs_f64() * 1e3
     );
 }

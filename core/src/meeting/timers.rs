@@ -138,12 +138,19 @@ impl Meeting {
         rng: &mut R,
     ) -> Result<(), MeetingError> {
         self.update_timer_inputs(now);
+        let due = |m: &Self, t: Timer| m.deadline(t).is_some_and(|d| now >= d);
+        // A commit makes the heartbeat due; it goes out at the next call, so that
+        // acknowledgements arriving in between let it certify the new epoch (STB-1).
+        let heartbeat_was_due = due(self, Timer::Heartbeat);
         let mut failover = false;
         for timer in Timer::ORDER {
             if matches!(self.phase, Phase::Ended) {
                 return Ok(());
             }
-            if self.deadline(timer).is_some_and(|d| now >= d) {
+            if timer == Timer::Heartbeat && !heartbeat_was_due {
+                continue;
+            }
+            if due(self, timer) {
                 failover |= self.fire(timer, now, rng)?;
             }
         }
