@@ -4,7 +4,7 @@ use serde_json::Value;
 
 /// Decodes lowercase or uppercase hex.
 pub fn unhex(s: &str) -> Result<Vec<u8>, String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err("odd-length hex".into());
     }
     let digit = |c: u8| match c {
