@@ -93,7 +93,8 @@ fn case(description: &'static str, kind: &'static str, frame: Vec<u8>) -> Reject
     }
 }
 
-fn cases() -> Vec<Rejected> {
+/// Sealed frames of sender 3, changed or delivered to a receiver that must refuse them.
+fn sealed_cases() -> Vec<Rejected> {
     let good = sealed(1, 0, 5);
     let flip = |i: usize| {
         let mut f = good.clone();
@@ -105,7 +106,6 @@ fn cases() -> Vec<Rejected> {
         f(&mut h);
         h.relabel(&good).unwrap()
     };
-    let body = [0x42u8; 8];
     vec![
         case(
             "tampered: an encrypted body byte changed",
@@ -170,6 +170,13 @@ fn cases() -> Vec<Rejected> {
                 good.clone(),
             )
         },
+    ]
+}
+
+/// Hand-made frames with malformed or out-of-range trailers, and an oversize body.
+fn crafted_cases() -> Vec<Rejected> {
+    let body = [0x42u8; 8];
+    vec![
         case(
             "malformed: 16 bytes, shorter than any trailer",
             "malformed",
@@ -265,6 +272,12 @@ fn cases() -> Vec<Rejected> {
             )
         },
     ]
+}
+
+fn cases() -> Vec<Rejected> {
+    let mut all = sealed_cases();
+    all.extend(crafted_cases());
+    all
 }
 
 /// `rejected[]` of frames.json.
