@@ -163,6 +163,14 @@ fn sealed_cases() -> Vec<Rejected> {
             sealed(2, 0, 0),
         ),
         Rejected {
+            accepted_first: (0..16).map(|stream| sealed(1, stream, 0)).collect(),
+            ..case(
+                "stream limit: a 17th stream of sender 3 after 16 authenticated ones",
+                "stream_limit",
+                sealed(1, 16, 0),
+            )
+        },
+        Rejected {
             own_sender: Some(3),
             ..case(
                 "own frame: the receiver's own sender index (3)",
