@@ -25,6 +25,8 @@ cargo test --workspace
 step "cargo test (frame backend: ring)"
 cargo test -p conclave-core --features ring --test frames --test vectors
 
+step "conformance of spec/vectors" && cargo run -q -p conclave-cli -- conformance spec/vectors --expect-fail leave_empty_meeting_id,announcement_meeting_id_65_bytes,announcement_suite_0
+
 for extra in scripts/test-*.sh; do
     [ -e "$extra" ] || continue
     step "$extra"

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod conformance;
 mod error;
 mod join;
 mod relay;
@@ -56,6 +57,7 @@ enum Command {
     /// encrypted, to everyone; lines starting with `/` are commands (`/help`). Ctrl-C or end of
     /// input (Ctrl-D) leaves the meeting with a signed Leave.
     Join(join::JoinArgs),
+    Conformance(conformance::ConformanceArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => sim::run(&args),
         Command::Relay(args) => relay::run(&args),
         Command::Join(args) => join::run(&args),
+        Command::Conformance(args) => conformance::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

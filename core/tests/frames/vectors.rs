@@ -13,6 +13,9 @@ use conclave_core::schedule::{SenderKeys, frame_nonce};
 
 use super::T0;
 
+#[path = "rejected.rs"]
+mod rejected;
+
 const VECTORS_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/vectors/frames.json");
 
 /// What a case encrypts.
@@ -91,8 +94,8 @@ pub(crate) const AV1_DELTA: &str = "12003210302b4c5d6e7f8091a2b3c4d5e6f7081a";
 
 const CASES: &[Case] = &[
     generic(
-        "empty plaintext, first frame of epoch 0",
-        (0, 0, 0, 0),
+        "empty plaintext, first frame of epoch 1",
+        (1, 0, 0, 0),
         0,
         0,
     ),
@@ -198,16 +201,16 @@ const CASES: &[Case] = &[
     media("av1 delta frame", Codec::Av1, 1, AV1_DELTA),
 ];
 
-fn vector_frame_secret() -> Secret<32> {
+pub(crate) fn vector_frame_secret() -> Secret<32> {
     Secret::from_bytes(core::array::from_fn(|i| i as u8))
 }
 
-fn vector_plaintext(len: usize) -> Vec<u8> {
+pub(crate) fn vector_plaintext(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 + 3) as u8).collect()
 }
 
 /// Unsigned LEB128, written independently of the library.
-fn leb128(mut v: u64, out: &mut Vec<u8>) {
+pub(crate) fn leb128(mut v: u64, out: &mut Vec<u8>) {
     loop {
         let b = (v & 0x7F) as u8;
         v >>= 7;
@@ -388,9 +391,14 @@ fn generate_vectors() -> serde_json::Value {
             aad = the clear bytes of body_plaintext in order || trailer; ciphertext || tag = \
             AEAD-Seal(frame_key, nonce, aad, the other bytes of body_plaintext); frame = \
             body_plaintext with the ciphertext in place of its encrypted bytes || trailer || tag. \
-            Generic plaintext byte i is (7 i + 3) mod 256.",
+            Generic plaintext byte i is (7 i + 3) mod 256. Every epoch uses this one frame_secret \
+            (a test fixture: real epochs have distinct secrets). rejected: frames a receiver MUST \
+            reject, with the error kind each produces (spec/frames.md section 4.1); the receiver \
+            installs `epochs` in order, sets its own sender index to `own_sender` unless null, \
+            accepts `accepted_first` in order, then receives pad_zeros zero bytes || frame.",
         "frame_secret": hex::encode(fs.expose()),
         "cases": cases,
+        "rejected": rejected::generate(),
     })
 }
 
@@ -465,4 +473,5 @@ pub(crate) fn vectors_decrypt<B: AeadBackend>() {
             c["frame_key"].as_str().unwrap()
         );
     }
+    rejected::verify::<B>(&v);
 }

@@ -314,6 +314,17 @@ struct Case {
 struct World {
     cases: Vec<Case>,
     context: Value,
+    /// What `rejected.rs` mutates into invalid envelopes.
+    rejected_inputs: RejectedInputs,
+}
+
+/// The meeting id, keys and well-formed messages the rejected cases start from.
+pub(super) struct RejectedInputs {
+    pub mid: Vec<u8>,
+    pub bob: IdentityKey,
+    pub erin: IdentityKey,
+    pub bob_announcement: Announcement,
+    pub bob_liveness: LivenessNonce,
 }
 
 fn sign(key: &IdentityKey, label: &'static str, content: Vec<u8>) -> SignedMessage {
@@ -535,8 +546,9 @@ fn build() -> World {
     };
     let signed_welcome = sign(&alice, labels::WELCOME, encode(&welcome));
 
-    // Liveness echoes of leaves 0, 1, 2 (ascending), committed by the heartbeat.
-    let echoes: Vec<LivenessEcho> = [(0u32, &nonces[0]), (1, &nonces[1]), (2, &nonces[2])]
+    // Liveness echoes of the members other than the leader (state-machine.md section 10.4):
+    // leaves 1 and 2, ascending, committed by the heartbeat.
+    let echoes: Vec<LivenessEcho> = [(1u32, &nonces[1]), (2, &nonces[2])]
         .iter()
         .map(|(leaf, n)| LivenessEcho {
             leaf: *leaf,
@@ -564,10 +576,10 @@ fn build() -> World {
     let hb_bundle = HeartbeatBundle {
         heartbeat: Some(signed_hb.clone()),
         echoes: vec![IndexedEcho {
-            index: 1,
-            echo: Some(echoes[1].clone()),
+            index: 0,
+            echo: Some(echoes[0].clone()),
         }],
-        proof: merkle::prove(&echo_leaves, &[1])
+        proof: merkle::prove(&echo_leaves, &[0])
             .unwrap()
             .iter()
             .map(|x| x.to_vec())
@@ -600,6 +612,7 @@ fn build() -> World {
         probe: false,
     };
     let signed_liveness = sign(&bob, labels::LIVENESS, encode(&liveness));
+    let (rejected_announcement, rejected_liveness) = (bob_ann_msg.clone(), liveness.clone());
     let env = |b: envelope::Body| Msg::Envelope(Envelope { body: Some(b) });
     let (a, b, e) = (
         alice.public().as_bytes().to_vec(),
@@ -609,7 +622,7 @@ fn build() -> World {
     let cases = vec![
         Case {
             name: "announcement",
-            msg: Msg::Announcement(bob_ann_msg),
+            msg: Msg::Announcement(bob_ann_msg.clone()),
             signed: None,
         },
         Case {
@@ -756,7 +769,18 @@ fn build() -> World {
             {"name": "erin", "leaf": 2, "identity_secret_key": h(erin_sk), "identity_public_key": h(&e), "hpke_ikm": h(erin_ikm), "hpke_public_key": h(erin_hpke.public_key())},
         ],
     });
-    World { cases, context }
+    let rejected_inputs = RejectedInputs {
+        mid: mid.clone(),
+        bob: IdentityKey::from_secret_bytes(&bob_sk).unwrap(),
+        erin: IdentityKey::from_secret_bytes(&erin_sk).unwrap(),
+        bob_announcement: rejected_announcement,
+        bob_liveness: rejected_liveness,
+    };
+    World {
+        cases,
+        context,
+        rejected_inputs,
+    }
 }
 
 pub fn generate() -> Value {
@@ -784,9 +808,17 @@ pub fn generate() -> Value {
          alice (leaf 0, leader) commits epoch 3, which removes leaf 1 and admits bob at leaf 1; \
          erin holds leaf 2. SignedMessage signatures are IdentityKey::sign(label, content) of \
          spec/key-schedule.md section 3 (deterministic, so reproducible). The Welcome seals bob's \
-         PathSecrets to his announced HPKE key with ephemeral ikm context.welcome_ikm_e.",
+         PathSecrets to his announced HPKE key with ephemeral ikm context.welcome_ikm_e. \
+         cases.rejected: envelopes that the leader alice, with bob at leaf 1, MUST reject, each \
+         with the rule it breaks and the error kind it produces (spec/wire.md section 2.1).",
         vec![("seed", json!(SEED)), ("context", world.context)],
-        vec![("messages", json!(cases))],
+        vec![
+            ("messages", json!(cases)),
+            (
+                "rejected",
+                super::rejected_vectors::generate(&world.rejected_inputs),
+            ),
+        ],
     )
 }
 

@@ -1,0 +1,154 @@
+//! The engine against messages.json `cases.rejected[]`: each envelope, delivered to the leader
+//! alice of `context.meeting_id` with bob at leaf 1, is rejected with exactly its error kind and
+//! changes nothing.
+
+use core::time::Duration;
+
+use conclave_core::IdentityKey;
+use conclave_core::meeting::{Meeting, MeetingConfig, MeetingError};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use serde_json::Value;
+
+use super::{hx, list, text};
+
+/// Rejected cases the engine does not yet reject with the specified kind: (name, the engine
+/// change it needs). `messages_json_rejected_cases_produce_their_kind` skips them and
+/// `messages_json_rejected_cases_needing_engine_changes` (ignored) checks them.
+pub const NEEDS_ENGINE_CHANGE: &[(&str, &str)] = &[
+    (
+        "leave_empty_meeting_id",
+        "meeting/wire.rs check_meeting: check the length (MIN..=MAX_MEETING_ID_LEN, Invalid) \
+         before comparing (WrongMeeting)",
+    ),
+    (
+        "announcement_meeting_id_65_bytes",
+        "meeting/wire.rs check_meeting: check the length (MIN..=MAX_MEETING_ID_LEN, Invalid) \
+         before comparing (WrongMeeting)",
+    ),
+    (
+        "announcement_suite_0",
+        "meeting/wire.rs parse_announcement: reject SuiteKey.suite == 0 (Invalid) instead of \
+         carrying it as an unimplemented suite",
+    ),
+];
+
+/// The snake_case name of a `MeetingError` variant: the error kind of `spec/wire.md` section
+/// 2.1. (Local on purpose: `MeetingError::kind()` is being added separately.)
+pub fn kind(e: &MeetingError) -> &'static str {
+    match e {
+        MeetingError::Decode(_) => "decode",
+        MeetingError::Invalid { .. } => "invalid",
+        MeetingError::WrongMeeting { .. } => "wrong_meeting",
+        MeetingError::BadSignature { .. } => "bad_signature",
+        MeetingError::NotLeader { .. } => "not_leader",
+        MeetingError::StaleEpoch { .. } => "stale_epoch",
+        MeetingError::TranscriptMismatch { .. } => "transcript_mismatch",
+        MeetingError::Gap { .. } => "gap",
+        MeetingError::BadRoster { .. } => "bad_roster",
+        MeetingError::BadProof { .. } => "bad_proof",
+        MeetingError::RootMismatch { .. } => "root_mismatch",
+        MeetingError::Tree { .. } => "tree",
+        MeetingError::Crypto { .. } => "crypto",
+        MeetingError::ConfirmationMismatch { .. } => "confirmation_mismatch",
+        MeetingError::ReplayedHeartbeat { .. } => "replayed_heartbeat",
+        MeetingError::Refused { .. } => "refused",
+        MeetingError::Replayed { .. } => "replayed",
+        MeetingError::Unexpected { .. } => "unexpected",
+        MeetingError::NotTheLeader(_) => "not_the_leader",
+        MeetingError::NotInMeeting => "not_in_meeting",
+        MeetingError::UnknownParticipant(_) => "unknown_participant",
+        MeetingError::Full(_) => "full",
+    }
+}
+
+/// The receiver of the rejected cases: alice leads `context.meeting_id`, bob holds leaf 1.
+fn receiver(ctx: &Value) -> Meeting {
+    let mid = hx(ctx, "meeting_id");
+    let key = |name: &str| {
+        let p = list(ctx, "participants")
+            .iter()
+            .find(|p| text(p, "name") == name)
+            .unwrap();
+        IdentityKey::from_secret_bytes(&hx(p, "identity_secret_key")).unwrap()
+    };
+    let mut rng = ChaCha20Rng::seed_from_u64(0x5245_4a01);
+    let config = MeetingConfig::default();
+    let t0 = Duration::ZERO;
+    let mut alice =
+        Meeting::create(config.clone(), &mid, "alice", key("alice"), t0, &mut rng).expect("create");
+    let mut bob = Meeting::join(config, &mid, "bob", key("bob"), t0, &mut rng).expect("join");
+    while alice.poll_transmit().is_some() {}
+    while let Some(t) = bob.poll_transmit() {
+        alice
+            .handle_message(&t.payload, t0, &mut rng)
+            .expect("bob's announcement");
+    }
+    alice
+        .handle_timeout(Duration::from_secs(1), &mut rng)
+        .expect("commit");
+    let bob_leaf = alice
+        .participants()
+        .iter()
+        .find(|p| p.participant_id == "bob")
+        .map(|p| p.leaf);
+    assert_eq!(bob_leaf, Some(1), "bob holds leaf 1");
+    while alice.poll_transmit().is_some() {}
+    while alice.poll_event().is_some() {}
+    alice
+}
+
+/// Delivers one rejected case to a fresh receiver; returns the error kind and whether the
+/// receiver's state is unchanged (epoch, transcript, roster, nothing to send).
+fn run(ctx: &Value, case: &Value) -> (String, bool) {
+    let mut alice = receiver(ctx);
+    let before = (alice.epoch(), alice.transcript_hash(), alice.participants());
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let result = alice.handle_message(&hx(case, "envelope"), Duration::from_secs(2), &mut rng);
+    let after = (alice.epoch(), alice.transcript_hash(), alice.participants());
+    let kind = match result {
+        Ok(()) => "accepted".to_string(),
+        Err(e) => kind(&e).to_string(),
+    };
+    let unchanged = before == after && alice.poll_transmit().is_none();
+    (kind, unchanged)
+}
+
+/// Every rejected case not awaiting an engine change produces exactly its kind and changes
+/// nothing.
+pub fn verify(v: &Value) {
+    let ctx = v.get("context").expect("context");
+    let cases = list(&v["cases"], "rejected");
+    assert!(cases.len() >= 30);
+    for c in cases {
+        let name = text(c, "name");
+        if NEEDS_ENGINE_CHANGE.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        let (got, unchanged) = run(ctx, c);
+        assert_eq!(got, text(c, "kind"), "{name}: {}", text(c, "rule"));
+        assert!(
+            unchanged,
+            "{name}: a rejected envelope changed the receiver"
+        );
+    }
+}
+
+/// The cases awaiting an engine change (listed in `NEEDS_ENGINE_CHANGE`).
+pub fn verify_pending(v: &Value) {
+    let ctx = v.get("context").expect("context");
+    let mut wrong = Vec::new();
+    for c in list(&v["cases"], "rejected") {
+        let name = text(c, "name");
+        if let Some((_, change)) = NEEDS_ENGINE_CHANGE.iter().find(|(n, _)| *n == name) {
+            let (got, unchanged) = run(ctx, c);
+            if got != text(c, "kind") || !unchanged {
+                wrong.push(format!(
+                    "{name}: got {got}, expected {} (needs engine change: {change})",
+                    text(c, "kind")
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
