@@ -4,10 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Rejected cases whose error kind awaits an engine change (the same list as scripts/test.sh).
-const EXPECT_FAIL: &str =
-    "leave_empty_meeting_id,announcement_meeting_id_65_bytes,announcement_suite_0";
-
 fn vectors() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/vectors")
 }
@@ -17,8 +13,6 @@ fn conformance(dir: &Path) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_conclave"))
         .arg("conformance")
         .arg(dir)
-        .arg("--expect-fail")
-        .arg(EXPECT_FAIL)
         .output()
         .expect("run conclave");
     (

@@ -73,6 +73,16 @@ pub(crate) fn check_meeting(
     got: &[u8],
     ours: &[u8],
 ) -> Result<(), MeetingError> {
+    // wire.md 2.1: the length rule of section 4 comes before the comparison.
+    if !(MIN_MEETING_ID_LEN..=MAX_MEETING_ID_LEN).contains(&got.len()) {
+        return Err(MeetingError::Invalid {
+            message,
+            reason: format!(
+                "meeting_id is {} bytes, must be {MIN_MEETING_ID_LEN}..={MAX_MEETING_ID_LEN}",
+                got.len()
+            ),
+        });
+    }
     if got != ours {
         return Err(MeetingError::WrongMeeting { message });
     }
@@ -194,6 +204,12 @@ pub(crate) fn parse_announcement(
             });
         }
         prev = Some(*suite);
+        if *suite == 0 {
+            return Err(MeetingError::Invalid {
+                message: M,
+                reason: "suite 0 is reserved (suites.md section 1)".into(),
+            });
+        }
         // Keys of suites this build does not implement are carried but not checked.
         if let Ok(s) = CipherSuite::from_id(*suite) {
             check_public_key(s, public_key).map_err(|e: CryptoError| MeetingError::Invalid {

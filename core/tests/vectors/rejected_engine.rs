@@ -12,27 +12,6 @@ use serde_json::Value;
 
 use super::{hx, list, text};
 
-/// Rejected cases the engine does not yet reject with the specified kind: (name, the engine
-/// change it needs). `messages_json_rejected_cases_produce_their_kind` skips them and
-/// `messages_json_rejected_cases_needing_engine_changes` (ignored) checks them.
-pub const NEEDS_ENGINE_CHANGE: &[(&str, &str)] = &[
-    (
-        "leave_empty_meeting_id",
-        "meeting/wire.rs check_meeting: check the length (MIN..=MAX_MEETING_ID_LEN, Invalid) \
-         before comparing (WrongMeeting)",
-    ),
-    (
-        "announcement_meeting_id_65_bytes",
-        "meeting/wire.rs check_meeting: check the length (MIN..=MAX_MEETING_ID_LEN, Invalid) \
-         before comparing (WrongMeeting)",
-    ),
-    (
-        "announcement_suite_0",
-        "meeting/wire.rs parse_announcement: reject SuiteKey.suite == 0 (Invalid) instead of \
-         carrying it as an unimplemented suite",
-    ),
-];
-
 /// The snake_case name of a `MeetingError` variant: the error kind of `spec/wire.md` section
 /// 2.1. (Local on purpose: `MeetingError::kind()` is being added separately.)
 pub fn kind(e: &MeetingError) -> &'static str {
@@ -114,7 +93,7 @@ fn run(ctx: &Value, case: &Value) -> (String, bool) {
     (kind, unchanged)
 }
 
-/// Every rejected case not awaiting an engine change produces exactly its kind and changes
+/// Every rejected case produces exactly its kind and changes
 /// nothing.
 pub fn verify(v: &Value) {
     let ctx = v.get("context").expect("context");
@@ -122,9 +101,6 @@ pub fn verify(v: &Value) {
     assert!(cases.len() >= 30);
     for c in cases {
         let name = text(c, "name");
-        if NEEDS_ENGINE_CHANGE.iter().any(|(n, _)| *n == name) {
-            continue;
-        }
         let (got, unchanged) = run(ctx, c);
         assert_eq!(got, text(c, "kind"), "{name}: {}", text(c, "rule"));
         assert!(
@@ -134,21 +110,3 @@ pub fn verify(v: &Value) {
     }
 }
 
-/// The cases awaiting an engine change (listed in `NEEDS_ENGINE_CHANGE`).
-pub fn verify_pending(v: &Value) {
-    let ctx = v.get("context").expect("context");
-    let mut wrong = Vec::new();
-    for c in list(&v["cases"], "rejected") {
-        let name = text(c, "name");
-        if let Some((_, change)) = NEEDS_ENGINE_CHANGE.iter().find(|(n, _)| *n == name) {
-            let (got, unchanged) = run(ctx, c);
-            if got != text(c, "kind") || !unchanged {
-                wrong.push(format!(
-                    "{name}: got {got}, expected {} (needs engine change: {change})",
-                    text(c, "kind")
-                ));
-            }
-        }
-    }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-}
