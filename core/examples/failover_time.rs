@@ -7,8 +7,10 @@
 //! the protocol's timers only, quantized to 1 s). After a failover converges, the new leader is
 //! crashed in turn at the next phase, so each N gives one row per phase.
 //!
-//! `cargo run --release -p conclave-core --example failover_time -- [N ...]` (default 10 100).
-//! Only public `Sim`/`Meeting` API is used, so the same file also runs against older engines.
+//! `cargo run --release -p conclave-core --example failover_time -- [N ...]` (default 10 100);
+//! with `CONCLAVE_HINT=1` the relay tells every member at the crash that the leader's
+//! connection closed (VOTE-0) and time advances 100 ms at a time. Only public `Sim`/`Meeting`
+//! API is used (the hint needs an engine that has it).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -138,7 +140,11 @@ fn settle(s: &mut S, cpu: &mut Cpu, paused: &[String]) {
 }
 
 fn step(s: &mut S, cpu: &mut Cpu, paused: &[String]) {
-    s.now += Duration::from_secs(1);
+    step_by(s, cpu, paused, Duration::from_secs(1));
+}
+
+fn step_by(s: &mut S, cpu: &mut Cpu, paused: &[String], d: Duration) {
+    s.now += d;
     settle(s, cpu, paused);
 }
 
@@ -207,14 +213,29 @@ fn failover(s: &mut S, phase: u64, paused: &mut Vec<String>) -> Row {
     s.pause(&leader);
     paused.push(leader.clone());
     let crash = s.now;
+    let hint = hint_enabled();
+    if hint {
+        // The relay saw the leader's connection close and says so (VOTE-0).
+        for m in &active {
+            let _ = s.act(m, |m, now, rng| {
+                m.leader_connection_closed(now, rng);
+                Ok(())
+            });
+        }
+    }
+    let tick = if hint {
+        Duration::from_millis(100)
+    } else {
+        Duration::from_secs(1)
+    };
     let mut cpu = Cpu {
         leader: leader.clone(),
         ..Cpu::default()
     };
     let (mut leads, mut converged, mut successor) = (None, None, None);
     while s.now < crash + LIMIT {
-        step(s, &mut cpu, paused);
-        let t = (s.now - crash).as_secs();
+        step_by(s, &mut cpu, paused, tick);
+        let t = (s.now - crash).as_millis() as u64;
         if leads.is_none()
             && let Some(l) = s.leader()
         {
@@ -244,7 +265,7 @@ fn failover(s: &mut S, phase: u64, paused: &mut Vec<String>) -> Row {
         phase,
         leads,
         converged,
-        since_heartbeat: converged.map(|c| (crash - last_hb).as_secs() + c),
+        since_heartbeat: converged.map(|c| (crash - last_hb).as_millis() as u64 + c),
         candidate_cpu: cpu.total.get(&candidate).copied().unwrap_or_default(),
         member_median: members.get(members.len() / 2).copied().unwrap_or_default(),
         member_max: members.last().copied().unwrap_or_default(),
@@ -254,8 +275,15 @@ fn failover(s: &mut S, phase: u64, paused: &mut Vec<String>) -> Row {
     }
 }
 
+/// Milliseconds as seconds with one decimal.
 fn opt(v: Option<u64>) -> String {
-    v.map_or("—".into(), |x| format!("{x} s"))
+    v.map_or("—".into(), |x| format!("{:.1} s", x as f64 / 1000.0))
+}
+
+/// `CONCLAVE_HINT=1`: the relay tells every member the leader's connection closed at the crash
+/// (`Meeting::leader_connection_closed`, VOTE-0); time then advances 100 ms at a time.
+fn hint_enabled() -> bool {
+    std::env::var("CONCLAVE_HINT").is_ok_and(|v| v == "1")
 }
 
 fn main() {
@@ -270,8 +298,10 @@ fn main() {
     };
     let c = MeetingConfig::default();
     println!(
-        "config: heartbeat every {:?}, missed-heartbeat limit {}",
-        c.heartbeat_interval, c.missed_heartbeats_limit
+        "config: heartbeat every {:?}, missed-heartbeat limit {}, relay hint: {}",
+        c.heartbeat_interval,
+        c.missed_heartbeats_limit,
+        hint_enabled()
     );
     println!(
         "| N | crash after last heartbeat | successor leads | all members on the new epoch | last heartbeat → new epoch | successor CPU | member CPU median / max | one member's failover commit |"
