@@ -358,6 +358,22 @@ impl Session {
             Input::Net(Message::Notice(text)) => {
                 warn(&format!("relay: {}", clean_text(text.as_bytes())))
             }
+            Input::Net(Message::Gone(id)) => {
+                // VOTE-0: a hint only; the engine probes the leader before it acts on it.
+                let leader = self
+                    .meeting
+                    .participants()
+                    .into_iter()
+                    .find(|p| p.is_leader)
+                    .map(|p| p.participant_id);
+                if leader.as_deref() == Some(id.as_str()) {
+                    say(&format!(
+                        "relay: the leader's connection closed; checking ({})",
+                        clean_text(id.as_bytes())
+                    ));
+                    self.meeting.leader_connection_closed(now, &mut self.rng);
+                }
+            }
             Input::Net(_) => {}
             Input::NetClosed(why) => {
                 let why = why.map(|w| format!(" ({w})")).unwrap_or_default();

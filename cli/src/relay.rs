@@ -326,6 +326,16 @@ fn serve(relay: &Relay, mut stream: TcpStream) {
     };
     let (present, stats) = relay.rooms().leave(&meeting_id, id);
     outbox.close();
+    // The others learn at once that this connection closed: if it was their leader's, they
+    // probe it and fail over in about a second instead of three heartbeat intervals (VOTE-0).
+    if present > 0
+        && let Some(p) = Payload::new(
+            Message::Gone(participant_id.clone()).encode(),
+            &relay.buffers,
+        )
+    {
+        relay.rooms().tell_all(&meeting_id, &p);
+    }
     // The writer stops within one WRITE_POLL of the close.
     let cut_off = done_rx.recv().ok().flatten();
     if let Some(why) = &reason {

@@ -10,6 +10,7 @@
 //! | 3   | FRAME   | both            | an encrypted media frame (`spec/frames.md`) |
 //! | 4   | DELIVER | relay to client | an encoded `Envelope` |
 //! | 5   | NOTICE  | relay to client | UTF-8 text from the relay (why it closes the connection) |
+//! | 6   | GONE    | relay to client | participant id (UTF-8) whose connection to the relay closed: an unauthenticated hint (`spec/state-machine.md` VOTE-0) |
 //!
 //! HELLO is the first message of a client and tells the relay where to route
 //! `Destination::Participant`. Lengths are bounded by [`MAX_MESSAGE_LEN`]: a longer message is
@@ -28,6 +29,7 @@ pub(crate) const TAG_SEND: u8 = 2;
 pub(crate) const TAG_FRAME: u8 = 3;
 pub(crate) const TAG_DELIVER: u8 = 4;
 pub(crate) const TAG_NOTICE: u8 = 5;
+pub(crate) const TAG_GONE: u8 = 6;
 
 /// One message of the demo transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +54,8 @@ pub enum Message {
     Deliver(Vec<u8>),
     /// The relay tells the client something (before closing).
     Notice(String),
+    /// The relay says a participant's connection closed (a hint, not authenticated).
+    Gone(String),
 }
 
 /// Why a message could not be read.
@@ -114,6 +118,10 @@ impl Message {
                 body.push(TAG_NOTICE);
                 body.extend_from_slice(t.as_bytes());
             }
+            Message::Gone(id) => {
+                body.push(TAG_GONE);
+                body.extend_from_slice(id.as_bytes());
+            }
         }
         let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
         let mut out = Vec::with_capacity(4 + body.len());
@@ -150,6 +158,7 @@ impl Message {
             TAG_FRAME => Ok(Message::Frame(rest.to_vec())),
             TAG_DELIVER => Ok(Message::Deliver(rest.to_vec())),
             TAG_NOTICE => Ok(Message::Notice(String::from_utf8_lossy(rest).into_owned())),
+            TAG_GONE => Ok(Message::Gone(String::from_utf8_lossy(rest).into_owned())),
             other => Err(format!("unknown message type {other}")),
         }
     }
@@ -259,6 +268,7 @@ mod tests {
         roundtrip(Message::Frame(vec![9; 100]));
         roundtrip(Message::Deliver(vec![]));
         roundtrip(Message::Notice("bye".into()));
+        roundtrip(Message::Gone("alice".into()));
     }
 
     #[test]

@@ -20,6 +20,10 @@ fn start_relay() -> (Proc, String) {
 }
 
 fn join(addr: &str, name: &str, create: bool) -> Proc {
+    join_with(addr, name, create, HEARTBEAT_MS)
+}
+
+fn join_with(addr: &str, name: &str, create: bool, heartbeat_ms: &str) -> Proc {
     let mut args = vec![
         "join",
         "--relay",
@@ -27,7 +31,7 @@ fn join(addr: &str, name: &str, create: bool) -> Proc {
         "--name",
         name,
         "--heartbeat-ms",
-        HEARTBEAT_MS,
+        heartbeat_ms,
         "--media-fps",
         "5",
     ];
@@ -261,4 +265,32 @@ fn joining_a_meeting_nobody_leads_times_out_with_a_clear_error() {
             .starts_with("error: not admitted within 2 s"),
         "{err}"
     );
+}
+
+/// The leader's process dies: the relay tells the others its connection closed (GONE), they
+/// probe it and fail over in about a second (VOTE-0), far sooner than the 35 s that three
+/// missed 10 s heartbeats would take.
+#[test]
+fn leader_death_is_noticed_through_the_relay_hint() {
+    let (_relay, addr) = start_relay();
+    let mut alice = join_with(&addr, "alice", true, "10000");
+    alice.wait_line("for epoch 1", WAIT, |l| {
+        l.starts_with("epoch 1 security code")
+    });
+    let bob = join_with(&addr, "bob", false, "10000");
+    bob.wait_line("joined", WAIT, |l| l.starts_with("joined as leaf"));
+    let carol = join_with(&addr, "carol", false, "10000");
+    let before = wait_agreement(&[&alice, &bob, &carol], "alice, bob, carol");
+    alice.kill();
+    let killed = std::time::Instant::now();
+    let after = wait_agreement(&[&bob, &carol], "bob, carol");
+    let took = killed.elapsed();
+    assert_ne!(before, after);
+    assert!(
+        took < Duration::from_secs(10),
+        "failover took {took:?} after the leader died"
+    );
+    bob.wait_line("the hint", WAIT, |l| {
+        l.starts_with("relay: the leader's connection closed")
+    });
 }

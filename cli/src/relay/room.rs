@@ -185,6 +185,18 @@ impl Rooms {
         (present, stats)
     }
 
+    /// Queues `payload` (a GONE hint) for every participant still connected to the meeting.
+    pub(super) fn tell_all(&mut self, meeting_id: &[u8], payload: &Arc<Payload>) {
+        let Some(room) = self.rooms.get_mut(meeting_id) else {
+            return;
+        };
+        for peer in room.peers.values() {
+            if !peer.outbox.push(payload) {
+                room.stats.dropped = room.stats.dropped.saturating_add(1);
+            }
+        }
+    }
+
     /// Forwards `payload` from connection `from`, or counts it dropped if it is `None` (the
     /// relay had no room to hold it). Commits are logged.
     pub(super) fn forward(

@@ -109,4 +109,3 @@ pub fn verify(v: &Value) {
         );
     }
 }
-
