@@ -246,11 +246,16 @@ pub(crate) struct EpochRecord {
     pub codes: BTreeMap<String, BTreeSet<String>>,
 }
 
-/// The variant name of an error, from its `Debug` form.
-pub fn variant_name(debug: &str) -> String {
-    debug
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+/// How the report names an error kind: the kind's stable snake_case name in UpperCamelCase
+/// (`bad_signature` is shown as `BadSignature`, the spelling of the error's variant).
+pub fn kind_name(kind: &str) -> String {
+    kind.split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
         .collect()
 }
 
@@ -525,7 +530,7 @@ impl Runner {
                 t,
                 at: r.at.clone(),
                 from: r.from.clone(),
-                kind: variant_name(&format!("{:?}", r.error)),
+                kind: kind_name(r.error.kind().as_str()),
                 error: r.error.to_string(),
             })
             .collect();
@@ -809,7 +814,7 @@ impl Runner {
     }
 
     pub fn record_frame_rejection(&mut self, at: &str, from: &str, e: &FrameError) {
-        let kind = variant_name(&format!("{e:?}"));
+        let kind = kind_name(e.kind().as_str());
         let n = self.frame_detection_counts.entry(kind.clone()).or_default();
         *n += 1;
         if *n <= 3 {

@@ -34,7 +34,7 @@ pub use admission::{
     AdmissionPolicy, JOIN_REQUEST_TIMEOUT, JoinRefusal, MAX_JOIN_REQUEST_BYTES, MAX_JOIN_REQUESTS,
     REJOIN_FRESHNESS_HEARTBEATS,
 };
-pub use error::MeetingError;
+pub use error::{MeetingError, MeetingErrorKind};
 pub use pins::{MAX_PINNED_IDENTITIES, MAX_REMOVED_IDENTITIES, PinTable};
 pub use wire::{check_meeting_id, check_participant_id};
 

@@ -71,7 +71,7 @@ fn relay_rejections(r: &Runner, from: usize, at: &str) -> Vec<String> {
         .iter()
         .skip(from)
         .filter(|x| x.at == at && x.from == "relay")
-        .map(|x| crate::sim::variant_name(&format!("{:?}", x.error)))
+        .map(|x| crate::sim::kind_name(x.error.kind().as_str()))
         .collect()
 }
 

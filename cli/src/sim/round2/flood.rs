@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use conclave_core::CipherSuite;
+use conclave_core::{CipherSuite, MeetingErrorKind};
 use conclave_core::meeting::{Event, MAX_PENDING_COMMIT_BYTES, MAX_PENDING_COMMITS};
 use conclave_core::protocol::encode;
 use conclave_core::protocol::limits::{MAX_ENVELOPE_SIZE, PROTOCOL_VERSION};
@@ -120,7 +120,7 @@ impl Round2Attack for Memory {
                 self.far += 1;
                 let refused = rejected
                     .iter()
-                    .any(|x| x.at == target && format!("{:?}", x.error).starts_with("Invalid"));
+                    .any(|x| x.at == target && x.error.kind() == MeetingErrorKind::Invalid);
                 self.far_rejected += u64::from(refused);
             }
             if let Some(m) = r.sim.participants.get(&target) {
