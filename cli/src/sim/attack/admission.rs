@@ -9,10 +9,11 @@ use conclave_core::IdentityKey;
 use conclave_core::meeting::{AdmissionPolicy, Event, JoinRefusal};
 use conclave_core::protocol::v1::envelope::Body;
 
-use super::{Findings, Round2Attack, agreed_leader, inject, ranked};
+use super::{Attack, Findings, agreed_leader, ranked};
 use crate::CliError;
-use crate::sim::attack::body;
-use crate::sim::{Runner, name};
+use crate::sim::records::name;
+use crate::sim::runner::Runner;
+use conclave_core::sim::forge::body;
 
 /// The id the relay registers for its own participant.
 const RELAY_MEMBER: &str = "mallory";
@@ -55,9 +56,7 @@ fn in_some_roster(r: &Runner, id: &str) -> bool {
 
 /// The distinct announcements `id` sent so far, as the relay logged them.
 fn announcements_of(r: &Runner, id: &str) -> Vec<Vec<u8>> {
-    r.tap
-        .borrow()
-        .log
+    r.control_log()
         .iter()
         .filter(|m| m.from == id && matches!(body(&m.payload), Some(Body::Announcement(_))))
         .map(|m| m.payload.clone())
@@ -71,7 +70,7 @@ fn relay_rejections(r: &Runner, from: usize, at: &str) -> Vec<String> {
         .iter()
         .skip(from)
         .filter(|x| x.at == at && x.from == "relay")
-        .map(|x| crate::sim::kind_name(x.error.kind().as_str()))
+        .map(|x| crate::sim::records::kind_name(x.error.kind().as_str()))
         .collect()
 }
 
@@ -85,7 +84,7 @@ pub(crate) struct RelayMember {
     refused: Vec<JoinRefusal>,
 }
 
-impl Round2Attack for RelayMember {
+impl Attack for RelayMember {
     fn expected(&self) -> &'static [&'static str] {
         &["Refused", "NotAllowed"]
     }
@@ -192,7 +191,7 @@ impl StaleAnnouncement {
     }
 }
 
-impl Round2Attack for StaleAnnouncement {
+impl Attack for StaleAnnouncement {
     fn expected(&self) -> &'static [&'static str] {
         &["Replayed"]
     }
@@ -234,7 +233,7 @@ impl Round2Attack for StaleAnnouncement {
                 if let Some(v) = Self::view(r, &self.member) {
                     self.view = Some(v);
                     self.rejections_start = r.sim.rejections.len();
-                    inject(r, &self.leader.clone(), self.first.clone());
+                    r.inject(&self.leader.clone(), self.first.clone());
                     r.settle();
                     f.note(
                         r,
@@ -312,12 +311,12 @@ pub(crate) struct RemovedRejoin {
 impl RemovedRejoin {
     fn replay(&self, r: &mut Runner) {
         for a in &self.old {
-            inject(r, &self.leader, a.clone());
+            r.inject(&self.leader, a.clone());
         }
     }
 }
 
-impl Round2Attack for RemovedRejoin {
+impl Attack for RemovedRejoin {
     fn expected(&self) -> &'static [&'static str] {
         &["Refused", "Replayed"]
     }

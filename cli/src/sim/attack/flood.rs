@@ -5,16 +5,17 @@
 
 use std::time::Duration;
 
-use conclave_core::{CipherSuite, MeetingErrorKind};
 use conclave_core::meeting::{Event, MAX_PENDING_COMMIT_BYTES, MAX_PENDING_COMMITS};
 use conclave_core::protocol::encode;
 use conclave_core::protocol::limits::{MAX_ENVELOPE_SIZE, PROTOCOL_VERSION};
 use conclave_core::protocol::v1::{self as pb, CommitReason, envelope::Body};
+use conclave_core::{CipherSuite, MeetingErrorKind};
 
-use super::{Findings, Round2Attack, agreed_leader, count_events, inject, ranked};
+use super::{Attack, Findings, agreed_leader, count_events, ranked};
 use crate::CliError;
-use crate::sim::attack::{body, envelope};
-use crate::sim::{MEETING_ID, Runner};
+use crate::sim::records::MEETING_ID;
+use crate::sim::runner::Runner;
+use conclave_core::sim::forge::{body, envelope};
 
 /// Rounds of in-window commits the `memory` attack sends (each round: every epoch of the
 /// window once).
@@ -85,7 +86,7 @@ pub(crate) struct Memory {
     epoch_before: u64,
 }
 
-impl Round2Attack for Memory {
+impl Attack for Memory {
     fn expected(&self) -> &'static [&'static str] {
         &["Gap", "Invalid"]
     }
@@ -112,7 +113,7 @@ impl Round2Attack for Memory {
             let payload = near_max_commit(e);
             self.sent_bytes += payload.len() as u64;
             let before = r.sim.rejections.len();
-            inject(r, &target, payload);
+            r.inject(&target, payload);
             let rejected = r.sim.rejections.get(before..).unwrap_or_default();
             if inside {
                 self.in_window += 1;
@@ -217,14 +218,13 @@ struct Marks {
 }
 
 fn marks(r: &Runner) -> Marks {
-    let tap = r.tap.borrow();
-    let welcomes = tap
-        .log
+    let welcomes = r
+        .control_log()
         .iter()
         .filter(|m| matches!(body(&m.payload), Some(Body::Welcome(_))))
         .count() as u64;
     Marks {
-        carried: tap.carried,
+        carried: r.carried_messages(),
         welcomes,
         resyncs: count_events(r, 0, |_, e| matches!(e, Event::ResyncNeeded { .. })),
     }
@@ -233,7 +233,7 @@ fn marks(r: &Runner) -> Marks {
 /// Heartbeat intervals of the baseline and of the watch after the injection.
 const GAP_WINDOW_INTERVALS: u32 = 6;
 
-impl Round2Attack for ForgedGap {
+impl Attack for ForgedGap {
     fn expected(&self) -> &'static [&'static str] {
         &["Gap", "Unexpected"]
     }
@@ -261,7 +261,7 @@ impl Round2Attack for ForgedGap {
             self.targets = r.active();
             for to in self.targets.clone() {
                 let epoch = r.sim.participants.get(&to).map_or(0, |m| m.epoch());
-                inject(r, &to, forged_commit(epoch + 2, 0));
+                r.inject(&to, forged_commit(epoch + 2, 0));
             }
             f.note(
                 r,

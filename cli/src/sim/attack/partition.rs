@@ -11,9 +11,9 @@ use std::time::Duration;
 use conclave_core::meeting::Event;
 use conclave_core::sim::{InFlight, TapAction};
 
-use super::{Findings, Round2Attack, agreed_leader, count_events, leaders, ranked};
+use super::{Attack, Findings, agreed_leader, count_events, leaders, ranked};
 use crate::CliError;
-use crate::sim::Runner;
+use crate::sim::runner::Runner;
 
 /// Heartbeat intervals the relay keeps `{member, removed member}` cut off.
 const PARTITION_INTERVALS: u32 = 30;
@@ -32,7 +32,7 @@ pub(crate) struct ForkNonce {
     agreed_after: Option<String>,
 }
 
-impl Round2Attack for ForkNonce {
+impl Attack for ForkNonce {
     fn expected(&self) -> &'static [&'static str] {
         &["NoQuorum"]
     }
@@ -46,14 +46,14 @@ impl Round2Attack for ForkNonce {
         };
         self.events_start = r.sim.events.len();
         let (from, to, dropped) = (leader.clone(), successor.clone(), Rc::clone(&self.dropped));
-        r.tap.borrow_mut().mutate = Some(Box::new(move |m: &mut InFlight| {
+        r.set_mutate(Some(Box::new(move |m: &mut InFlight| {
             if m.from == from && m.to == to {
                 dropped.set(dropped.get() + 1);
                 TapAction::Drop
             } else {
                 TapAction::Deliver
             }
-        }));
+        })));
         let starve = starve_time(r);
         let text = format!(
             "the relay drops every message of {leader} (leader) to {successor} (its successor) \
@@ -81,7 +81,7 @@ impl Round2Attack for ForkNonce {
         let limit = r.config.missed_heartbeats_limit;
         let Some(healed) = self.healed_at else {
             if elapsed >= starve_time(r) {
-                r.tap.borrow_mut().mutate = None;
+                r.set_mutate(None);
                 self.healed_at = Some(elapsed);
                 f.note(
                     r,
@@ -189,7 +189,7 @@ pub(crate) struct PartitionRemoved {
     removal_applied: bool,
 }
 
-impl Round2Attack for PartitionRemoved {
+impl Attack for PartitionRemoved {
     fn expected(&self) -> &'static [&'static str] {
         &["NoQuorum", "DurableRemoval"]
     }
@@ -218,7 +218,7 @@ impl Round2Attack for PartitionRemoved {
             .into_iter()
             .filter(|id| !cut.contains(id))
             .collect();
-        r.tap.borrow_mut().partition = Some(rest);
+        r.set_partition(Some(rest));
         // The removed member's application does not rejoin (a rejoin is a new admission).
         r.leavers.insert(removed.clone());
         self.removed_epoch = r.sim.participants.get(&removed).map_or(0, |m| m.epoch());
@@ -259,7 +259,7 @@ impl Round2Attack for PartitionRemoved {
         let hb = r.config.heartbeat_interval;
         if !self.healed {
             if elapsed >= hb * PARTITION_INTERVALS {
-                r.tap.borrow_mut().partition = None;
+                r.set_partition(None);
                 self.healed = true;
                 f.note(r, "the relay heals the partition".into());
             }
