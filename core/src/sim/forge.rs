@@ -165,3 +165,81 @@ pub fn swap_first_entries(payload: &[u8]) -> Option<Vec<u8>> {
     bundle.updates.get_mut(1)?.update.as_mut()?.ciphertext = a;
     Some(envelope(Body::Commit(bundle)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle(ciphertexts: &[&[u8]], locked: bool) -> Vec<u8> {
+        let c = pb::Commit {
+            locked,
+            ..Default::default()
+        };
+        envelope(Body::Commit(pb::CommitBundle {
+            commit: Some(pb::SignedMessage {
+                content: encode(&c),
+                signature: vec![1; 64],
+            }),
+            updates: ciphertexts
+                .iter()
+                .enumerate()
+                .map(|(i, ct)| pb::IndexedUpdate {
+                    index: i as u32,
+                    update: Some(pb::NodeUpdate {
+                        ciphertext: ct.to_vec(),
+                        ..Default::default()
+                    }),
+                })
+                .collect(),
+            proof: vec![],
+        }))
+    }
+
+    fn commit_of(payload: &[u8]) -> (pb::Commit, Vec<Vec<u8>>, Vec<u8>) {
+        let Some(Body::Commit(b)) = body(payload) else {
+            panic!("not a commit");
+        };
+        let signed = b.commit.unwrap_or_default();
+        let c = decode_bounded(MessageKind::Commit, &signed.content, MAX_ENVELOPE_SIZE).unwrap();
+        let cts = b
+            .updates
+            .into_iter()
+            .map(|u| u.update.unwrap_or_default().ciphertext)
+            .collect();
+        (c, cts, signed.signature)
+    }
+
+    #[test]
+    fn lock_flip_changes_only_the_flag_and_keeps_the_signature() {
+        let genuine = bundle(&[b"a", b"b"], false);
+        let forged = flip_commit_lock(&genuine).unwrap();
+        let (c, cts, sig) = commit_of(&forged);
+        assert!(c.locked);
+        assert_eq!(cts, vec![b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(sig, vec![1; 64]);
+        assert!(is_commit(&forged) && !is_welcome(&forged));
+        assert_eq!(flip_commit_lock(b"not an envelope"), None);
+    }
+
+    #[test]
+    fn swap_exchanges_the_first_two_ciphertexts_or_refuses() {
+        let forged = swap_first_entries(&bundle(&[b"a", b"b", b"c"], true)).unwrap();
+        let (c, cts, _) = commit_of(&forged);
+        assert!(c.locked);
+        assert_eq!(cts, vec![b"b".to_vec(), b"a".to_vec(), b"c".to_vec()]);
+        assert_eq!(swap_first_entries(&bundle(&[b"a"], false)), None);
+        assert_eq!(swap_first_entries(&bundle(&[b"a", b"a"], false)), None);
+    }
+
+    #[test]
+    fn every_signed_body_exposes_its_signed_message() {
+        let s = pb::SignedMessage {
+            content: vec![1],
+            signature: vec![2],
+        };
+        let mut b = body(&envelope(Body::Leave(s.clone()))).unwrap();
+        assert_eq!(signed_mut(&mut b), Some(&mut s.clone()));
+        let mut empty = Body::Heartbeat(pb::HeartbeatBundle::default());
+        assert_eq!(signed_mut(&mut empty), None);
+    }
+}
