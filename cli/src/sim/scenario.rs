@@ -65,7 +65,7 @@ pub fn run(mut r: Runner, plan: Plan, wall: Instant) -> Result<Finished, CliErro
     let n = plan.participants as usize;
     let hb = r.config.heartbeat_interval;
     let limit = r.config.missed_heartbeats_limit;
-    let start = r.sim.now;
+    let start = r.sim().now;
     let duration = Duration::from_secs_f64(plan.duration);
     let steady_start = start + JOIN_SPACING * n as u32 + Duration::from_secs(1);
     let steady_end = steady_start + duration;
@@ -96,8 +96,7 @@ pub fn run(mut r: Runner, plan: Plan, wall: Instant) -> Result<Finished, CliErro
     r.create(&name(0))?;
     let hard_end = steady_end + failover_budget * 4 + hb * 20 + Duration::from_secs(600);
     loop {
-        let now = r.sim.now + STEP;
-        r.sim.now = now;
+        let now = r.advance(STEP);
         s.scheduled(&mut r, now)?;
         r.settle();
         if let Some(a) = s.attack.as_mut() {
@@ -134,7 +133,7 @@ impl Scenario {
                 Step::Leave(id) => r.leave(&id),
                 Step::Rotate => {
                     if let Some(l) = r.leader() {
-                        let _ = r.sim.act(&l, |m, now, _| m.rotate(now));
+                        let _ = r.act(&l, |m, now, _| m.rotate(now));
                         r.note(
                             "rotate",
                             format!("{l} (leader) rotates every key of the tree"),

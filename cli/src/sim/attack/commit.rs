@@ -64,7 +64,7 @@ impl Attack for TamperCommit {
                 None => TapAction::Deliver,
             }
         })));
-        let _ = r.sim.act(&leader, |m, now, _| m.rotate(now));
+        let _ = r.act(&leader, |m, now, _| m.rotate(now));
         f.state_unchanged = Some(true);
         Ok(Some(if swap {
             format!(
@@ -212,7 +212,7 @@ impl Attack for NonLeaderCommit {
         }
         let mut msgs = Vec::new();
         for v in &victims {
-            let m = &r.sim.participants[v];
+            let m = &r.sim().participants[v];
             let mal_leaf = m
                 .participants()
                 .iter()

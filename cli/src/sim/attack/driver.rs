@@ -55,13 +55,13 @@ impl Driver {
 
     /// Advances the attack at the current virtual time.
     pub fn step(&mut self, r: &mut Runner) -> Result<(), CliError> {
-        if self.finished || r.sim.now < self.at {
+        if self.finished || r.sim().now < self.at {
             return Ok(());
         }
         let Some(started) = self.started else {
             return self.try_start(r);
         };
-        let elapsed = r.sim.now.saturating_sub(started);
+        let elapsed = r.sim().now.saturating_sub(started);
         if self.attack.step(r, &mut self.findings, elapsed)? {
             self.end(r);
         }
@@ -71,7 +71,7 @@ impl Driver {
     fn try_start(&mut self, r: &mut Runner) -> Result<(), CliError> {
         let detected = self.attack.flavor() == Flavor::Detected;
         if !detected
-            && r.sim.now >= self.at + r.config.heartbeat_interval * START_PATIENCE_INTERVALS
+            && r.sim().now >= self.at + r.config.heartbeat_interval * START_PATIENCE_INTERVALS
         {
             self.finished = true;
             r.note(
@@ -87,7 +87,7 @@ impl Driver {
         }
         let rejections = r.rejections.len();
         if let Some(text) = self.attack.start(r, &mut self.findings)? {
-            self.started = Some(r.sim.now);
+            self.started = Some(r.sim().now);
             self.rejections.0 = rejections;
             r.note("attack", format!("ATTACK {}: {text}", self.kind.name()));
             if self.attack.one_shot() {

@@ -98,7 +98,7 @@ impl Attack for Memory {
         let Some(target) = ranked(r, &leader).into_iter().next() else {
             return Ok(None);
         };
-        let epoch = r.sim.participants.get(&target).map_or(0, |m| m.epoch());
+        let epoch = r.sim().participants.get(&target).map_or(0, |m| m.epoch());
         self.epoch_before = epoch;
         let window = MAX_PENDING_COMMITS as u64;
         let mut plan: Vec<(u64, bool)> = Vec::new();
@@ -112,9 +112,9 @@ impl Attack for Memory {
         for (e, inside) in plan {
             let payload = near_max_commit(e);
             self.sent_bytes += payload.len() as u64;
-            let before = r.sim.rejections.len();
+            let before = r.sim().rejections.len();
             r.inject(&target, payload);
-            let rejected = r.sim.rejections.get(before..).unwrap_or_default();
+            let rejected = r.sim().rejections.get(before..).unwrap_or_default();
             if inside {
                 self.in_window += 1;
             } else {
@@ -124,7 +124,7 @@ impl Attack for Memory {
                     .any(|x| x.at == target && x.error.kind() == MeetingErrorKind::Invalid);
                 self.far_rejected += u64::from(refused);
             }
-            if let Some(m) = r.sim.participants.get(&target) {
+            if let Some(m) = r.sim().participants.get(&target) {
                 self.peak = self.peak.max(m.buffered_bytes());
             }
         }
@@ -144,7 +144,7 @@ impl Attack for Memory {
         _: &mut Findings,
         elapsed: Duration,
     ) -> Result<bool, CliError> {
-        if let Some(m) = r.sim.participants.get(&self.target) {
+        if let Some(m) = r.sim().participants.get(&self.target) {
             self.peak = self.peak.max(m.buffered_bytes());
         }
         Ok(elapsed >= r.config.heartbeat_interval * 2)
@@ -159,7 +159,7 @@ impl Attack for Memory {
         let bounded = self.peak <= MAX_PENDING_COMMIT_BYTES;
         let far_refused = self.far_rejected == self.far;
         let alive = r
-            .sim
+            .sim()
             .participants
             .get(&self.target)
             .is_some_and(|m| m.is_active());
@@ -260,7 +260,7 @@ impl Attack for ForgedGap {
             self.marks.push(marks(r));
             self.targets = r.active();
             for to in self.targets.clone() {
-                let epoch = r.sim.participants.get(&to).map_or(0, |m| m.epoch());
+                let epoch = r.sim().participants.get(&to).map_or(0, |m| m.epoch());
                 r.inject(&to, forged_commit(epoch + 2, 0));
             }
             f.note(

@@ -47,26 +47,26 @@ impl Attack for ForgedAnnouncement {
             .into_iter()
             .find(|id| *id != leader)
             .unwrap_or_else(|| leader.clone());
-        let victim_key = r.sim.participants[&victim].identity().as_bytes().to_vec();
-        let now = r.sim.now;
+        let victim_key = r.sim().participants[&victim].identity().as_bytes().to_vec();
+        let now = r.sim().now;
         let config = r.config.clone();
-        let k1 = IdentityKey::generate(&mut r.sim.rng);
+        let k1 = IdentityKey::generate(r.engine_rng());
         let foreign = Meeting::join(
             config.clone(),
             b"another-meeting-on-the-same-relay",
             MALLORY,
             k1,
             now,
-            &mut r.sim.rng,
+            r.engine_rng(),
         )
         .map_err(setup_error)?
         .poll_transmit()
         .map(|t| t.payload)
         .unwrap_or_default();
-        let k2 = IdentityKey::generate(&mut r.sim.rng);
+        let k2 = IdentityKey::generate(r.engine_rng());
         let k2_copy =
             IdentityKey::from_secret_bytes(k2.secret_bytes().as_ref()).map_err(setup_error)?;
-        let genuine = Meeting::join(config, MEETING_ID, MALLORY, k2, now, &mut r.sim.rng)
+        let genuine = Meeting::join(config, MEETING_ID, MALLORY, k2, now, r.engine_rng())
             .map_err(setup_error)?
             .poll_transmit()
             .map(|t| t.payload)
@@ -101,7 +101,7 @@ impl Attack for ForgedAnnouncement {
             return Ok(false);
         }
         let admitted = r.active().iter().any(|id| {
-            r.sim.participants[id]
+            r.sim().participants[id]
                 .participants()
                 .iter()
                 .any(|p| p.participant_id == MALLORY)
@@ -140,7 +140,7 @@ impl Attack for FalseLeaderLeft {
         let Some(leader) = r.leader() else {
             return Ok(None);
         };
-        let m = &r.sim.participants[&leader];
+        let m = &r.sim().participants[&leader];
         let leave = pb::Leave {
             version: PROTOCOL_VERSION,
             meeting_id: MEETING_ID.to_vec(),
@@ -148,7 +148,7 @@ impl Attack for FalseLeaderLeft {
             leaf: m.own_leaf(),
             voted: false,
         };
-        let relay_key = IdentityKey::generate(&mut r.sim.rng);
+        let relay_key = IdentityKey::generate(r.engine_rng());
         let forged = forge::envelope(Body::Leave(forge::sign(
             &relay_key,
             labels::LEAVE,
@@ -242,8 +242,8 @@ impl Attack for Oversized {
         {
             let mut huge = frame;
             huge.resize(huge.len() + MAX_FRAME_PLAINTEXT + 1, 0x42);
-            let fc = r.sim.participants[to].frame_crypto();
-            if let Err(e) = fc.decrypt(&huge, r.sim.now) {
+            let fc = r.sim().participants[to].frame_crypto();
+            if let Err(e) = fc.decrypt(&huge, r.sim().now) {
                 r.record_frame_rejection(to, "relay", &e);
             }
         }

@@ -72,10 +72,10 @@ impl Attack for FrameAttacks {
         }
         r.set_frame_attack(None);
         if self.attack == FrameAttack::Replay {
-            let now = r.sim.now;
+            let now = r.sim().now;
             let early = r.early_frames.clone();
             for to in r.active() {
-                let fc = r.sim.participants[&to].frame_crypto();
+                let fc = r.sim().participants[&to].frame_crypto();
                 for (from, f) in early.iter().filter(|(from, _)| *from != to) {
                     r.frames.injected += 1;
                     if let Err(e) = fc.decrypt(f, now) {

@@ -94,7 +94,7 @@ impl Attack for DropHandover {
         let limit = r.config.missed_heartbeats_limit;
         if self.resolved.is_none() && agreed_leader(r).is_some_and(|l| l == self.successor) {
             let gone = r
-                .sim
+                .sim()
                 .participants
                 .get(&self.leader)
                 .is_none_or(|m| !m.is_active());
@@ -119,7 +119,7 @@ impl Attack for DropHandover {
             let codes: std::collections::BTreeSet<String> = r
                 .active()
                 .iter()
-                .filter_map(|id| r.sim.participants.get(id)?.security_code())
+                .filter_map(|id| r.sim().participants.get(id)?.security_code())
                 .collect();
             self.codes_at_end = codes.len();
         }

@@ -251,7 +251,7 @@ fn views(r: &Runner) -> BTreeMap<String, View> {
     r.active()
         .into_iter()
         .map(|id| {
-            let m = &r.sim.participants[&id];
+            let m = &r.sim().participants[&id];
             let v = View {
                 epoch: m.epoch(),
                 transcript: m.transcript_hash(),
@@ -283,7 +283,7 @@ fn inject_all(r: &mut Runner, f: &mut Findings, msgs: Vec<(String, Vec<u8>)>) {
 /// leaf): the first is the successor (`spec/state-machine.md` 12.1).
 fn ranked(r: &Runner, leader: &str) -> Vec<String> {
     let active = r.active();
-    let Some(m) = r.sim.participants.get(leader) else {
+    let Some(m) = r.sim().participants.get(leader) else {
         return Vec::new();
     };
     let mut v: Vec<(u64, u32, String)> = m
@@ -306,13 +306,13 @@ fn agreed_leader(r: &Runner) -> Option<String> {
 fn leaders(r: &Runner) -> Vec<String> {
     r.active()
         .into_iter()
-        .filter(|id| r.sim.participants.get(id).is_some_and(|m| m.is_leader()))
+        .filter(|id| r.sim().participants.get(id).is_some_and(|m| m.is_leader()))
         .collect()
 }
 
 /// Events since index `from` that match `pred`.
 fn count_events(r: &Runner, from: usize, pred: impl Fn(&str, &Event) -> bool) -> u64 {
-    r.sim
+    r.sim()
         .events
         .iter()
         .skip(from)

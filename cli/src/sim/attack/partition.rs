@@ -44,7 +44,7 @@ impl Attack for ForkNonce {
         let Some(successor) = ranked(r, &leader).into_iter().next() else {
             return Ok(None);
         };
-        self.events_start = r.sim.events.len();
+        self.events_start = r.sim().events.len();
         let (from, to, dropped) = (leader.clone(), successor.clone(), Rc::clone(&self.dropped));
         r.set_mutate(Some(Box::new(move |m: &mut InFlight| {
             if m.from == from && m.to == to {
@@ -108,7 +108,7 @@ impl Attack for ForkNonce {
         let limit = r.config.missed_heartbeats_limit;
         let succ = self.successor.as_str();
         let missed = r
-            .sim
+            .sim()
             .events
             .iter()
             .skip(self.events_start)
@@ -221,9 +221,9 @@ impl Attack for PartitionRemoved {
         r.set_partition(Some(rest));
         // The removed member's application does not rejoin (a rejoin is a new admission).
         r.leavers.insert(removed.clone());
-        self.removed_epoch = r.sim.participants.get(&removed).map_or(0, |m| m.epoch());
+        self.removed_epoch = r.sim().participants.get(&removed).map_or(0, |m| m.epoch());
         self.removed_max_epoch = self.removed_epoch;
-        let _ = r.sim.act(&leader, |m, now, _| m.remove(&removed, now));
+        let _ = r.act(&leader, |m, now, _| m.remove(&removed, now));
         let text = format!(
             "the relay cuts off {{{}}} from the rest for {PARTITION_INTERVALS} heartbeat \
              intervals, while {leader} (leader) removes {removed}",
@@ -241,7 +241,7 @@ impl Attack for PartitionRemoved {
         f: &mut Findings,
         elapsed: Duration,
     ) -> Result<bool, CliError> {
-        if let Some(m) = r.sim.participants.get(&self.removed) {
+        if let Some(m) = r.sim().participants.get(&self.removed) {
             self.removed_max_epoch = self.removed_max_epoch.max(m.epoch());
         }
         for l in leaders(r) {
@@ -250,7 +250,7 @@ impl Attack for PartitionRemoved {
             }
         }
         if !self.removal_applied {
-            self.removal_applied = r.sim.participants.get(&self.leader).is_some_and(|m| {
+            self.removal_applied = r.sim().participants.get(&self.leader).is_some_and(|m| {
                 !m.participants()
                     .iter()
                     .any(|p| p.participant_id == self.removed)
@@ -273,7 +273,7 @@ impl Attack for PartitionRemoved {
 
     fn verdict(&self, r: &Runner, f: &mut Findings) -> bool {
         let later = self.removed_max_epoch > self.removed_epoch;
-        let removed_state = match r.sim.participants.get(&self.removed) {
+        let removed_state = match r.sim().participants.get(&self.removed) {
             Some(m) if m.is_ended() => "its meeting ended",
             Some(m) if m.is_active() => "it still thinks it is in the meeting",
             _ => "it is gone",

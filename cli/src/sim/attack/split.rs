@@ -37,7 +37,7 @@ fn joined(side: &BTreeSet<String>) -> String {
 impl SplitView {
     fn side_state(r: &Runner, side: &BTreeSet<String>) -> SideState {
         side.iter()
-            .filter_map(|id| r.sim.participants.get(id))
+            .filter_map(|id| r.sim().participants.get(id))
             .filter(|m| m.is_active())
             .filter_map(|m| m.security_code().map(|c| (m.epoch(), c)))
             .collect()
@@ -131,7 +131,7 @@ impl Attack for SplitView {
             return Ok(None);
         };
         let active = r.active();
-        let mut ranked: Vec<(u64, u32, String)> = r.sim.participants[&leader]
+        let mut ranked: Vec<(u64, u32, String)> = r.sim().participants[&leader]
             .participants()
             .into_iter()
             .filter(|p| p.participant_id != leader && active.contains(&p.participant_id))
@@ -152,7 +152,7 @@ impl Attack for SplitView {
             joined(&side_b)
         );
         self.sides = Some((side_a, side_b));
-        self.started = r.sim.now;
+        self.started = r.sim().now;
         self.log_start = r.control_log().len();
         Ok(Some(text))
     }
@@ -174,7 +174,7 @@ impl Attack for SplitView {
         let (sa, sb) = (Self::side_state(r, &a), Self::side_state(r, &b));
         let b_leads = b
             .iter()
-            .any(|id| r.sim.participants.get(id).is_some_and(|m| m.is_leader()));
+            .any(|id| r.sim().participants.get(id).is_some_and(|m| m.is_leader()));
         let split_done = b_leads && sa.len() == 1 && sb.len() == 1;
         if split_done || elapsed >= hb * (2 * limit + 4) {
             self.compare_and_heal(r, f, (a, b), (sa, sb), b_leads);

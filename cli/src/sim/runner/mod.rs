@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use conclave_core::IdentityKey;
 use conclave_core::frame::FrameCrypto;
-use conclave_core::meeting::MeetingConfig;
+use conclave_core::meeting::{AdmissionPolicy, Meeting, MeetingConfig, MeetingError};
 use conclave_core::sim::{InFlight, Ledger, Sim};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -54,10 +54,9 @@ pub struct RunnerSettings {
 
 /// The simulation and everything observed about it.
 pub struct Runner {
-    /// The engines and the simulated network.
-    pub sim: Sim<ChaCha20Rng>,
+    sim: Sim<ChaCha20Rng>,
     /// The relay's own random source (media phases, loss and forgeries of frames).
-    pub rng: ChaCha20Rng,
+    rng: ChaCha20Rng,
     tap: Rc<RefCell<TapState>>,
     scanner: Scanner,
     harvested: HashSet<[u8; 32]>,
@@ -161,6 +160,47 @@ impl Runner {
             tap.borrow_mut().on_message(m)
         }));
         r
+    }
+
+    /// The engines and the simulated network, to look at.
+    pub fn sim(&self) -> &Sim<ChaCha20Rng> {
+        &self.sim
+    }
+
+    /// Moves virtual time on by `step`; returns the new time.
+    pub fn advance(&mut self, step: Duration) -> Duration {
+        self.sim.now += step;
+        self.sim.now
+    }
+
+    /// Has participant `id` act now (rotate, remove, lock...), as its application would.
+    pub fn act<T>(
+        &mut self,
+        id: &str,
+        f: impl FnOnce(&mut Meeting, Duration, &mut ChaCha20Rng) -> Result<T, MeetingError>,
+    ) -> Result<T, MeetingError> {
+        self.sim.act(id, f)
+    }
+
+    /// The engines' random source (for identities and engines the relay makes up).
+    pub fn engine_rng(&mut self) -> &mut ChaCha20Rng {
+        &mut self.sim.rng
+    }
+
+    /// Starts a participant of the relay's own with identity `key` (no timeline line, no settle).
+    pub fn join_with(&mut self, id: &str, key: IdentityKey) -> Result<(), MeetingError> {
+        self.sim.join_with(id, key)
+    }
+
+    /// Discards `id`'s engine (its application gives up).
+    pub fn discard(&mut self, id: &str) {
+        self.sim.participants.remove(id);
+    }
+
+    /// Sets the admission policy of every participant created from now on.
+    pub fn set_admission(&mut self, policy: AdmissionPolicy) {
+        self.config.admission = policy;
+        self.sim.config = self.config.clone();
     }
 
     /// Seconds since the meeting was created.
