@@ -22,6 +22,8 @@ pub mod tree;
 
 pub use conclave_protocol as protocol;
 pub use error::CryptoError;
+pub use frame::{FrameError, FrameErrorKind};
 pub use identity::{IdentityKey, PublicIdentity};
+pub use meeting::{MeetingError, MeetingErrorKind};
 pub use secret::Secret;
 pub use suite::CipherSuite;

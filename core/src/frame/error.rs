@@ -196,3 +196,254 @@ pub enum FrameError {
         reason: &'static str,
     },
 }
+
+/// The kind of a [`FrameError`]: its variant without the details, with a stable name for logs,
+/// metrics, bindings and tools ([`FrameErrorKind::as_str`]).
+///
+/// Names never change once released; a new error variant gets a new kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum FrameErrorKind {
+    /// [`FrameError::Malformed`].
+    Malformed,
+    /// [`FrameError::UnknownEpoch`].
+    UnknownEpoch,
+    /// [`FrameError::TooOld`].
+    TooOld,
+    /// [`FrameError::Replayed`].
+    Replayed,
+    /// [`FrameError::Tampered`].
+    Tampered,
+    /// [`FrameError::UnknownSender`].
+    UnknownSender,
+    /// [`FrameError::OwnFrame`].
+    OwnFrame,
+    /// [`FrameError::CounterExhausted`].
+    CounterExhausted,
+    /// [`FrameError::EpochRetired`].
+    EpochRetired,
+    /// [`FrameError::TooLarge`].
+    TooLarge,
+    /// [`FrameError::NoKeys`].
+    NoKeys,
+    /// [`FrameError::NoOwnSender`].
+    NoOwnSender,
+    /// [`FrameError::BufferTooSmall`].
+    BufferTooSmall,
+    /// [`FrameError::StreamLimit`].
+    StreamLimit,
+    /// [`FrameError::EpochNotNewer`].
+    EpochNotNewer,
+    /// [`FrameError::InvalidMedia`].
+    InvalidMedia,
+    /// [`FrameError::StartCodeEmulation`].
+    StartCodeEmulation,
+    /// [`FrameError::InvalidConfig`].
+    InvalidConfig,
+}
+
+impl FrameErrorKind {
+    /// Every kind, in declaration order.
+    pub const ALL: &'static [FrameErrorKind] = &[
+        FrameErrorKind::Malformed,
+        FrameErrorKind::UnknownEpoch,
+        FrameErrorKind::TooOld,
+        FrameErrorKind::Replayed,
+        FrameErrorKind::Tampered,
+        FrameErrorKind::UnknownSender,
+        FrameErrorKind::OwnFrame,
+        FrameErrorKind::CounterExhausted,
+        FrameErrorKind::EpochRetired,
+        FrameErrorKind::TooLarge,
+        FrameErrorKind::NoKeys,
+        FrameErrorKind::NoOwnSender,
+        FrameErrorKind::BufferTooSmall,
+        FrameErrorKind::StreamLimit,
+        FrameErrorKind::EpochNotNewer,
+        FrameErrorKind::InvalidMedia,
+        FrameErrorKind::StartCodeEmulation,
+        FrameErrorKind::InvalidConfig,
+    ];
+
+    /// The stable snake_case name of the kind (`"tampered"`, `"too_old"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FrameErrorKind::Malformed => "malformed",
+            FrameErrorKind::UnknownEpoch => "unknown_epoch",
+            FrameErrorKind::TooOld => "too_old",
+            FrameErrorKind::Replayed => "replayed",
+            FrameErrorKind::Tampered => "tampered",
+            FrameErrorKind::UnknownSender => "unknown_sender",
+            FrameErrorKind::OwnFrame => "own_frame",
+            FrameErrorKind::CounterExhausted => "counter_exhausted",
+            FrameErrorKind::EpochRetired => "epoch_retired",
+            FrameErrorKind::TooLarge => "too_large",
+            FrameErrorKind::NoKeys => "no_keys",
+            FrameErrorKind::NoOwnSender => "no_own_sender",
+            FrameErrorKind::BufferTooSmall => "buffer_too_small",
+            FrameErrorKind::StreamLimit => "stream_limit",
+            FrameErrorKind::EpochNotNewer => "epoch_not_newer",
+            FrameErrorKind::InvalidMedia => "invalid_media",
+            FrameErrorKind::StartCodeEmulation => "start_code_emulation",
+            FrameErrorKind::InvalidConfig => "invalid_config",
+        }
+    }
+}
+
+impl core::fmt::Display for FrameErrorKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FrameError {
+    /// The error's kind: its variant without the details.
+    pub fn kind(&self) -> FrameErrorKind {
+        match self {
+            FrameError::Malformed { .. } => FrameErrorKind::Malformed,
+            FrameError::UnknownEpoch { .. } => FrameErrorKind::UnknownEpoch,
+            FrameError::TooOld { .. } => FrameErrorKind::TooOld,
+            FrameError::Replayed { .. } => FrameErrorKind::Replayed,
+            FrameError::Tampered { .. } => FrameErrorKind::Tampered,
+            FrameError::UnknownSender { .. } => FrameErrorKind::UnknownSender,
+            FrameError::OwnFrame { .. } => FrameErrorKind::OwnFrame,
+            FrameError::CounterExhausted { .. } => FrameErrorKind::CounterExhausted,
+            FrameError::EpochRetired { .. } => FrameErrorKind::EpochRetired,
+            FrameError::TooLarge { .. } => FrameErrorKind::TooLarge,
+            FrameError::NoKeys => FrameErrorKind::NoKeys,
+            FrameError::NoOwnSender => FrameErrorKind::NoOwnSender,
+            FrameError::BufferTooSmall { .. } => FrameErrorKind::BufferTooSmall,
+            FrameError::StreamLimit { .. } => FrameErrorKind::StreamLimit,
+            FrameError::EpochNotNewer { .. } => FrameErrorKind::EpochNotNewer,
+            FrameError::InvalidMedia { .. } => FrameErrorKind::InvalidMedia,
+            FrameError::StartCodeEmulation { .. } => FrameErrorKind::StartCodeEmulation,
+            FrameError::InvalidConfig { .. } => FrameErrorKind::InvalidConfig,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One error of every variant, with the kind name it must keep.
+    fn table() -> Vec<(FrameError, &'static str)> {
+        vec![
+            (FrameError::Malformed { reason: "r" }, "malformed"),
+            (
+                FrameError::UnknownEpoch { tag: 1, current: 0 },
+                "unknown_epoch",
+            ),
+            (
+                FrameError::TooOld {
+                    sender: 0,
+                    stream: 0,
+                    counter: 0,
+                    cause: TooOldCause::EpochDropped { epoch_tag: 0 },
+                },
+                "too_old",
+            ),
+            (
+                FrameError::Replayed {
+                    sender: 0,
+                    stream: 0,
+                    epoch: 0,
+                    counter: 0,
+                },
+                "replayed",
+            ),
+            (
+                FrameError::Tampered {
+                    sender: 0,
+                    stream: 0,
+                    epoch: 0,
+                },
+                "tampered",
+            ),
+            (
+                FrameError::UnknownSender {
+                    sender: 9,
+                    bound: 8,
+                },
+                "unknown_sender",
+            ),
+            (
+                FrameError::OwnFrame {
+                    sender: 0,
+                    stream: 0,
+                },
+                "own_frame",
+            ),
+            (
+                FrameError::CounterExhausted {
+                    stream: 0,
+                    epoch: 0,
+                },
+                "counter_exhausted",
+            ),
+            (
+                FrameError::EpochRetired { epoch: 1, floor: 2 },
+                "epoch_retired",
+            ),
+            (
+                FrameError::TooLarge {
+                    what: "w",
+                    len: 2,
+                    max: 1,
+                },
+                "too_large",
+            ),
+            (FrameError::NoKeys, "no_keys"),
+            (FrameError::NoOwnSender, "no_own_sender"),
+            (FrameError::BufferTooSmall { needed: 1 }, "buffer_too_small"),
+            (
+                FrameError::StreamLimit {
+                    sender: 0,
+                    stream: 0,
+                },
+                "stream_limit",
+            ),
+            (
+                FrameError::EpochNotNewer {
+                    epoch: 1,
+                    current: 1,
+                },
+                "epoch_not_newer",
+            ),
+            (
+                FrameError::InvalidMedia {
+                    codec: super::super::Codec::Opus,
+                    reason: "r",
+                },
+                "invalid_media",
+            ),
+            (
+                FrameError::StartCodeEmulation {
+                    stream: 0,
+                    attempts: 1,
+                },
+                "start_code_emulation",
+            ),
+            (FrameError::InvalidConfig { reason: "r" }, "invalid_config"),
+        ]
+    }
+
+    #[test]
+    fn every_variant_has_a_distinct_kind_with_a_stable_name() {
+        let table = table();
+        let mut kinds: Vec<FrameErrorKind> = table.iter().map(|(e, _)| e.kind()).collect();
+        for (e, name) in &table {
+            assert_eq!(e.kind().as_str(), *name, "{e:?}");
+            assert_eq!(e.kind().to_string(), *name);
+        }
+        // One kind per variant, and every kind is some variant's.
+        assert_eq!(kinds, FrameErrorKind::ALL);
+        kinds.sort();
+        kinds.dedup();
+        assert_eq!(kinds.len(), table.len());
+        let mut names: Vec<&str> = FrameErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), FrameErrorKind::ALL.len());
+    }
+}

@@ -44,7 +44,7 @@ pub use backend::{
 };
 pub use codec::Codec;
 pub use crypto::{Decrypted, DecryptedInfo, FrameConfig, FrameCrypto, max_frame_len};
-pub use error::{FrameError, TooOldCause};
+pub use error::{FrameError, FrameErrorKind, TooOldCause};
 pub use ranges::ClearRanges;
 pub use replay::{ReplayCheck, ReplayWindow};
 pub use stats::{RejectionCounts, SenderStats};

@@ -177,3 +177,307 @@ pub enum MeetingError {
     #[error("the meeting is full ({0} participants)")]
     Full(usize),
 }
+
+/// The kind of a [`MeetingError`]: its variant without the details, with a stable name for
+/// logs, metrics, bindings and tools ([`MeetingErrorKind::as_str`]).
+///
+/// Names never change once released; a new error variant gets a new kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum MeetingErrorKind {
+    /// [`MeetingError::Decode`].
+    Decode,
+    /// [`MeetingError::Invalid`].
+    Invalid,
+    /// [`MeetingError::WrongMeeting`].
+    WrongMeeting,
+    /// [`MeetingError::BadSignature`].
+    BadSignature,
+    /// [`MeetingError::NotLeader`].
+    NotLeader,
+    /// [`MeetingError::StaleEpoch`].
+    StaleEpoch,
+    /// [`MeetingError::TranscriptMismatch`].
+    TranscriptMismatch,
+    /// [`MeetingError::Gap`].
+    Gap,
+    /// [`MeetingError::BadRoster`].
+    BadRoster,
+    /// [`MeetingError::BadProof`].
+    BadProof,
+    /// [`MeetingError::RootMismatch`].
+    RootMismatch,
+    /// [`MeetingError::Tree`].
+    Tree,
+    /// [`MeetingError::Crypto`].
+    Crypto,
+    /// [`MeetingError::ConfirmationMismatch`].
+    ConfirmationMismatch,
+    /// [`MeetingError::ReplayedHeartbeat`].
+    ReplayedHeartbeat,
+    /// [`MeetingError::Refused`].
+    Refused,
+    /// [`MeetingError::Replayed`].
+    Replayed,
+    /// [`MeetingError::Unexpected`].
+    Unexpected,
+    /// [`MeetingError::NotTheLeader`].
+    NotTheLeader,
+    /// [`MeetingError::NotInMeeting`].
+    NotInMeeting,
+    /// [`MeetingError::UnknownParticipant`].
+    UnknownParticipant,
+    /// [`MeetingError::Full`].
+    Full,
+}
+
+impl MeetingErrorKind {
+    /// Every kind, in declaration order.
+    pub const ALL: &'static [MeetingErrorKind] = &[
+        MeetingErrorKind::Decode,
+        MeetingErrorKind::Invalid,
+        MeetingErrorKind::WrongMeeting,
+        MeetingErrorKind::BadSignature,
+        MeetingErrorKind::NotLeader,
+        MeetingErrorKind::StaleEpoch,
+        MeetingErrorKind::TranscriptMismatch,
+        MeetingErrorKind::Gap,
+        MeetingErrorKind::BadRoster,
+        MeetingErrorKind::BadProof,
+        MeetingErrorKind::RootMismatch,
+        MeetingErrorKind::Tree,
+        MeetingErrorKind::Crypto,
+        MeetingErrorKind::ConfirmationMismatch,
+        MeetingErrorKind::ReplayedHeartbeat,
+        MeetingErrorKind::Refused,
+        MeetingErrorKind::Replayed,
+        MeetingErrorKind::Unexpected,
+        MeetingErrorKind::NotTheLeader,
+        MeetingErrorKind::NotInMeeting,
+        MeetingErrorKind::UnknownParticipant,
+        MeetingErrorKind::Full,
+    ];
+
+    /// The stable snake_case name of the kind (`"bad_signature"`, `"stale_epoch"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MeetingErrorKind::Decode => "decode",
+            MeetingErrorKind::Invalid => "invalid",
+            MeetingErrorKind::WrongMeeting => "wrong_meeting",
+            MeetingErrorKind::BadSignature => "bad_signature",
+            MeetingErrorKind::NotLeader => "not_leader",
+            MeetingErrorKind::StaleEpoch => "stale_epoch",
+            MeetingErrorKind::TranscriptMismatch => "transcript_mismatch",
+            MeetingErrorKind::Gap => "gap",
+            MeetingErrorKind::BadRoster => "bad_roster",
+            MeetingErrorKind::BadProof => "bad_proof",
+            MeetingErrorKind::RootMismatch => "root_mismatch",
+            MeetingErrorKind::Tree => "tree",
+            MeetingErrorKind::Crypto => "crypto",
+            MeetingErrorKind::ConfirmationMismatch => "confirmation_mismatch",
+            MeetingErrorKind::ReplayedHeartbeat => "replayed_heartbeat",
+            MeetingErrorKind::Refused => "refused",
+            MeetingErrorKind::Replayed => "replayed",
+            MeetingErrorKind::Unexpected => "unexpected",
+            MeetingErrorKind::NotTheLeader => "not_the_leader",
+            MeetingErrorKind::NotInMeeting => "not_in_meeting",
+            MeetingErrorKind::UnknownParticipant => "unknown_participant",
+            MeetingErrorKind::Full => "full",
+        }
+    }
+}
+
+impl core::fmt::Display for MeetingErrorKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl MeetingError {
+    /// The error's kind: its variant without the details.
+    pub fn kind(&self) -> MeetingErrorKind {
+        match self {
+            MeetingError::Decode(_) => MeetingErrorKind::Decode,
+            MeetingError::Invalid { .. } => MeetingErrorKind::Invalid,
+            MeetingError::WrongMeeting { .. } => MeetingErrorKind::WrongMeeting,
+            MeetingError::BadSignature { .. } => MeetingErrorKind::BadSignature,
+            MeetingError::NotLeader { .. } => MeetingErrorKind::NotLeader,
+            MeetingError::StaleEpoch { .. } => MeetingErrorKind::StaleEpoch,
+            MeetingError::TranscriptMismatch { .. } => MeetingErrorKind::TranscriptMismatch,
+            MeetingError::Gap { .. } => MeetingErrorKind::Gap,
+            MeetingError::BadRoster { .. } => MeetingErrorKind::BadRoster,
+            MeetingError::BadProof { .. } => MeetingErrorKind::BadProof,
+            MeetingError::RootMismatch { .. } => MeetingErrorKind::RootMismatch,
+            MeetingError::Tree { .. } => MeetingErrorKind::Tree,
+            MeetingError::Crypto { .. } => MeetingErrorKind::Crypto,
+            MeetingError::ConfirmationMismatch { .. } => MeetingErrorKind::ConfirmationMismatch,
+            MeetingError::ReplayedHeartbeat { .. } => MeetingErrorKind::ReplayedHeartbeat,
+            MeetingError::Refused { .. } => MeetingErrorKind::Refused,
+            MeetingError::Replayed { .. } => MeetingErrorKind::Replayed,
+            MeetingError::Unexpected { .. } => MeetingErrorKind::Unexpected,
+            MeetingError::NotTheLeader(_) => MeetingErrorKind::NotTheLeader,
+            MeetingError::NotInMeeting => MeetingErrorKind::NotInMeeting,
+            MeetingError::UnknownParticipant(_) => MeetingErrorKind::UnknownParticipant,
+            MeetingError::Full(_) => MeetingErrorKind::Full,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conclave_protocol::MessageKind;
+
+    /// One error of every variant, with the kind name it must keep.
+    #[allow(clippy::too_many_lines)] // one row per variant: a table, not logic
+    fn table() -> Vec<(MeetingError, &'static str)> {
+        let crypto = || CryptoError::SealFailed("test");
+        let m = "commit";
+        vec![
+            (
+                MeetingError::Decode(DecodeError::NoSchema {
+                    kind: MessageKind::Commit,
+                }),
+                "decode",
+            ),
+            (
+                MeetingError::Invalid {
+                    message: m,
+                    reason: "r".into(),
+                },
+                "invalid",
+            ),
+            (MeetingError::WrongMeeting { message: m }, "wrong_meeting"),
+            (
+                MeetingError::BadSignature {
+                    message: m,
+                    from: "bob".into(),
+                    source: crypto(),
+                },
+                "bad_signature",
+            ),
+            (
+                MeetingError::NotLeader {
+                    message: m,
+                    epoch: 1,
+                    signer: 2,
+                    leader: 0,
+                },
+                "not_leader",
+            ),
+            (
+                MeetingError::StaleEpoch {
+                    message: m,
+                    epoch: 1,
+                    current: 2,
+                },
+                "stale_epoch",
+            ),
+            (
+                MeetingError::TranscriptMismatch { epoch: 1 },
+                "transcript_mismatch",
+            ),
+            (
+                MeetingError::Gap {
+                    epoch: 3,
+                    expected: 2,
+                },
+                "gap",
+            ),
+            (
+                MeetingError::BadRoster {
+                    epoch: 1,
+                    reason: "r".into(),
+                },
+                "bad_roster",
+            ),
+            (
+                MeetingError::BadProof {
+                    message: m,
+                    epoch: 1,
+                    source: MerkleError::ProofTooShort,
+                },
+                "bad_proof",
+            ),
+            (
+                MeetingError::RootMismatch {
+                    message: m,
+                    epoch: 1,
+                },
+                "root_mismatch",
+            ),
+            (
+                MeetingError::Tree {
+                    epoch: 1,
+                    source: TreeError::Full,
+                },
+                "tree",
+            ),
+            (
+                MeetingError::Crypto {
+                    epoch: 1,
+                    source: crypto(),
+                },
+                "crypto",
+            ),
+            (
+                MeetingError::ConfirmationMismatch { epoch: 1 },
+                "confirmation_mismatch",
+            ),
+            (
+                MeetingError::ReplayedHeartbeat {
+                    epoch: 1,
+                    sequence: 1,
+                    last: 2,
+                },
+                "replayed_heartbeat",
+            ),
+            (
+                MeetingError::Refused {
+                    participant: "p".into(),
+                    reason: "r".into(),
+                },
+                "refused",
+            ),
+            (
+                MeetingError::Replayed {
+                    participant: "p".into(),
+                },
+                "replayed",
+            ),
+            (
+                MeetingError::Unexpected {
+                    message: m,
+                    reason: "r",
+                },
+                "unexpected",
+            ),
+            (MeetingError::NotTheLeader("rotate"), "not_the_leader"),
+            (MeetingError::NotInMeeting, "not_in_meeting"),
+            (
+                MeetingError::UnknownParticipant("p".into()),
+                "unknown_participant",
+            ),
+            (MeetingError::Full(64), "full"),
+        ]
+    }
+
+    #[test]
+    fn every_variant_has_a_distinct_kind_with_a_stable_name() {
+        let table = table();
+        let mut kinds: Vec<MeetingErrorKind> = table.iter().map(|(e, _)| e.kind()).collect();
+        for (e, name) in &table {
+            assert_eq!(e.kind().as_str(), *name, "{e:?}");
+            assert_eq!(e.kind().to_string(), *name);
+        }
+        // One kind per variant, and every kind is some variant's.
+        assert_eq!(kinds, MeetingErrorKind::ALL);
+        kinds.sort();
+        kinds.dedup();
+        assert_eq!(kinds.len(), table.len());
+        let mut names: Vec<&str> = MeetingErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), MeetingErrorKind::ALL.len());
+    }
+}

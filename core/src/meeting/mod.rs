@@ -50,7 +50,7 @@ pub use config::{
     MISSED_HEARTBEATS_LIMIT, MeetingConfig, PROBE_ANSWER_GAP, ROTATION_INTERVAL,
     STABILITY_TIMEOUT_INTERVALS, SWITCH_DELAY,
 };
-pub use error::MeetingError;
+pub use error::{MeetingError, MeetingErrorKind};
 pub use event::{Destination, Event, ParticipantInfo, RemovalReason, Transmit};
 pub use leader::welcome::SealJob;
 pub use pins::{MAX_PINNED_IDENTITIES, MAX_REMOVED_IDENTITIES, PinTable};

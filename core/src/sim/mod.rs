@@ -4,6 +4,7 @@
 //! Used by the engine's tests, the adversarial suite, the fuzzers and `conclave simulate`. Time
 //! is virtual and randomness comes from the caller, so a run is reproducible from its seed.
 
+pub mod forge;
 mod ledger;
 
 pub use ledger::Ledger;

@@ -12,10 +12,10 @@ use conclave_core::protocol::v1::{self as pb, CommitReason, envelope::Body};
 use conclave_core::protocol::{MessageKind, decode_bounded};
 use conclave_core::sim::{InFlight, TapAction};
 
-use super::{Findings, Round2Attack, agreed_leader, leaders, ranked};
+use super::{Attack, Findings, agreed_leader, leaders, ranked};
 use crate::CliError;
-use crate::sim::Runner;
-use crate::sim::attack::body;
+use crate::sim::runner::Runner;
+use conclave_core::sim::forge::body;
 
 /// Whether `payload` is a handover commit (reason `HANDOVER`, not the rebuild).
 fn is_handover_commit(payload: &[u8]) -> bool {
@@ -49,7 +49,7 @@ pub(crate) struct DropHandover {
     leader_at_end: Option<String>,
 }
 
-impl Round2Attack for DropHandover {
+impl Attack for DropHandover {
     fn expected(&self) -> &'static [&'static str] {
         &["HandoverResent"]
     }
@@ -62,7 +62,7 @@ impl Round2Attack for DropHandover {
             return Ok(None);
         };
         let (from, to, copies) = (leader.clone(), successor.clone(), Rc::clone(&self.copies));
-        r.tap.borrow_mut().mutate = Some(Box::new(move |m: &mut InFlight| {
+        r.set_mutate(Some(Box::new(move |m: &mut InFlight| {
             if m.from != from || m.to != to || !is_handover_commit(&m.payload) {
                 return TapAction::Deliver;
             }
@@ -73,7 +73,7 @@ impl Round2Attack for DropHandover {
                 copies.passed.set(copies.passed.get() + 1);
                 TapAction::Deliver
             }
-        }));
+        })));
         self.leader = leader.clone();
         self.successor = successor.clone();
         r.leave(&leader);
@@ -94,7 +94,7 @@ impl Round2Attack for DropHandover {
         let limit = r.config.missed_heartbeats_limit;
         if self.resolved.is_none() && agreed_leader(r).is_some_and(|l| l == self.successor) {
             let gone = r
-                .sim
+                .sim()
                 .participants
                 .get(&self.leader)
                 .is_none_or(|m| !m.is_active());
@@ -114,12 +114,12 @@ impl Round2Attack for DropHandover {
         let over =
             self.resolved.is_some_and(|t| elapsed >= t + hb) || elapsed >= hb * (2 * limit + 4);
         if over {
-            r.tap.borrow_mut().mutate = None;
+            r.set_mutate(None);
             self.leader_at_end = agreed_leader(r);
             let codes: std::collections::BTreeSet<String> = r
                 .active()
                 .iter()
-                .filter_map(|id| r.sim.participants.get(id)?.security_code())
+                .filter_map(|id| r.sim().participants.get(id)?.security_code())
                 .collect();
             self.codes_at_end = codes.len();
         }

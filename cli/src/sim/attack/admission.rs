@@ -9,10 +9,11 @@ use conclave_core::IdentityKey;
 use conclave_core::meeting::{AdmissionPolicy, Event, JoinRefusal};
 use conclave_core::protocol::v1::envelope::Body;
 
-use super::{Findings, Round2Attack, agreed_leader, inject, ranked};
+use super::{Attack, Findings, agreed_leader, ranked};
 use crate::CliError;
-use crate::sim::attack::body;
-use crate::sim::{Runner, name};
+use crate::sim::records::name;
+use crate::sim::runner::Runner;
+use conclave_core::sim::forge::body;
 
 /// The id the relay registers for its own participant.
 const RELAY_MEMBER: &str = "mallory";
@@ -23,13 +24,12 @@ pub(crate) fn allow_invitees(r: &mut Runner, members: usize) {
     let list: BTreeSet<String> = (0..members)
         .map(|i| r.new_identity(&name(i)).public().fingerprint_string())
         .collect();
-    r.config.admission = AdmissionPolicy::AllowList(list);
-    r.sim.config = r.config.clone();
+    r.set_admission(AdmissionPolicy::AllowList(list));
 }
 
 /// `JoinRefused` events for `id` since event `from`, by reason.
 fn refusals(r: &Runner, from: usize, id: &str) -> Vec<JoinRefusal> {
-    r.sim
+    r.sim()
         .events
         .iter()
         .skip(from)
@@ -46,7 +46,7 @@ fn refusals(r: &Runner, from: usize, id: &str) -> Vec<JoinRefusal> {
 /// Whether `id` is in the roster of any active participant other than itself.
 fn in_some_roster(r: &Runner, id: &str) -> bool {
     r.active().iter().filter(|x| *x != id).any(|x| {
-        r.sim
+        r.sim()
             .participants
             .get(x)
             .is_some_and(|m| m.participants().iter().any(|p| p.participant_id == id))
@@ -55,9 +55,7 @@ fn in_some_roster(r: &Runner, id: &str) -> bool {
 
 /// The distinct announcements `id` sent so far, as the relay logged them.
 fn announcements_of(r: &Runner, id: &str) -> Vec<Vec<u8>> {
-    r.tap
-        .borrow()
-        .log
+    r.control_log()
         .iter()
         .filter(|m| m.from == id && matches!(body(&m.payload), Some(Body::Announcement(_))))
         .map(|m| m.payload.clone())
@@ -66,12 +64,12 @@ fn announcements_of(r: &Runner, id: &str) -> Vec<Vec<u8>> {
 
 /// Rejections at `at` of messages the relay injected, from rejection index `from`.
 fn relay_rejections(r: &Runner, from: usize, at: &str) -> Vec<String> {
-    r.sim
+    r.sim()
         .rejections
         .iter()
         .skip(from)
         .filter(|x| x.at == at && x.from == "relay")
-        .map(|x| crate::sim::variant_name(&format!("{:?}", x.error)))
+        .map(|x| crate::sim::records::kind_name(x.error.kind().as_str()))
         .collect()
 }
 
@@ -85,7 +83,7 @@ pub(crate) struct RelayMember {
     refused: Vec<JoinRefusal>,
 }
 
-impl Round2Attack for RelayMember {
+impl Attack for RelayMember {
     fn expected(&self) -> &'static [&'static str] {
         &["Refused", "NotAllowed"]
     }
@@ -94,11 +92,10 @@ impl Round2Attack for RelayMember {
         let Some(leader) = agreed_leader(r) else {
             return Ok(None);
         };
-        self.events_start = r.sim.events.len();
-        let key = IdentityKey::generate(&mut r.sim.rng);
+        self.events_start = r.sim().events.len();
+        let key = IdentityKey::generate(r.engine_rng());
         r.leavers.insert(RELAY_MEMBER.into());
-        r.sim
-            .join_with(RELAY_MEMBER, key)
+        r.join_with(RELAY_MEMBER, key)
             .map_err(|e| CliError::failed(format!("attack setup: {e}")))?;
         let policy = match &r.config.admission {
             AdmissionPolicy::AllowList(l) => format!("an allow-list of {} identities", l.len()),
@@ -123,7 +120,7 @@ impl Round2Attack for RelayMember {
             return Ok(false);
         }
         self.refused = refusals(r, self.events_start, RELAY_MEMBER);
-        r.sim.participants.remove(RELAY_MEMBER);
+        r.discard(RELAY_MEMBER);
         f.note(
             r,
             format!(
@@ -187,12 +184,12 @@ pub(crate) struct StaleAnnouncement {
 
 impl StaleAnnouncement {
     fn view(r: &Runner, id: &str) -> Option<(u32, u64, Option<String>)> {
-        let m = r.sim.participants.get(id).filter(|m| m.is_active())?;
+        let m = r.sim().participants.get(id).filter(|m| m.is_active())?;
         Some((m.own_leaf(), m.epoch(), m.security_code()))
     }
 }
 
-impl Round2Attack for StaleAnnouncement {
+impl Attack for StaleAnnouncement {
     fn expected(&self) -> &'static [&'static str] {
         &["Replayed"]
     }
@@ -233,8 +230,8 @@ impl Round2Attack for StaleAnnouncement {
             Stage::Rejoining if agreed_leader(r).is_some() => {
                 if let Some(v) = Self::view(r, &self.member) {
                     self.view = Some(v);
-                    self.rejections_start = r.sim.rejections.len();
-                    inject(r, &self.leader.clone(), self.first.clone());
+                    self.rejections_start = r.sim().rejections.len();
+                    r.inject(&self.leader.clone(), self.first.clone());
                     r.settle();
                     f.note(
                         r,
@@ -312,12 +309,12 @@ pub(crate) struct RemovedRejoin {
 impl RemovedRejoin {
     fn replay(&self, r: &mut Runner) {
         for a in &self.old {
-            inject(r, &self.leader, a.clone());
+            r.inject(&self.leader, a.clone());
         }
     }
 }
 
-impl Round2Attack for RemovedRejoin {
+impl Attack for RemovedRejoin {
     fn expected(&self) -> &'static [&'static str] {
         &["Refused", "Replayed"]
     }
@@ -330,9 +327,9 @@ impl Round2Attack for RemovedRejoin {
             return Ok(None);
         };
         self.old = announcements_of(r, &member);
-        self.events_start = r.sim.events.len();
-        self.rejections_start = r.sim.rejections.len();
-        let _ = r.sim.act(&leader, |m, now, _| m.remove(&member, now));
+        self.events_start = r.sim().events.len();
+        self.rejections_start = r.sim().rejections.len();
+        let _ = r.act(&leader, |m, now, _| m.remove(&member, now));
         let text = format!(
             "{leader} (leader) removes {member}; {member}'s application rejoins with the same \
              identity and the relay replays its {} old announcement(s), then {leader} locks the \
@@ -360,9 +357,9 @@ impl Round2Attack for RemovedRejoin {
                 self.replay(r);
                 r.settle();
                 self.refused_unlocked = refusals(r, self.events_start, &self.member).len();
-                let _ = r.sim.act(&self.leader, |m, now, _| m.lock(true, now));
+                let _ = r.act(&self.leader, |m, now, _| m.lock(true, now));
                 r.settle();
-                self.events_start = r.sim.events.len();
+                self.events_start = r.sim().events.len();
                 self.replay(r);
                 self.locked_at = Some(elapsed);
                 f.note(
@@ -381,8 +378,8 @@ impl Round2Attack for RemovedRejoin {
                     .min(self.old.len() * 2);
                 // The application gives up; the meeting is unlocked again.
                 r.leavers.insert(self.member.clone());
-                r.sim.participants.remove(&self.member);
-                let _ = r.sim.act(&self.leader, |m, now, _| m.lock(false, now));
+                r.discard(&self.member);
+                let _ = r.act(&self.leader, |m, now, _| m.lock(false, now));
                 return Ok(true);
             }
             _ => {}

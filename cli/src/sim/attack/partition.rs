@@ -11,9 +11,9 @@ use std::time::Duration;
 use conclave_core::meeting::Event;
 use conclave_core::sim::{InFlight, TapAction};
 
-use super::{Findings, Round2Attack, agreed_leader, count_events, leaders, ranked};
+use super::{Attack, Findings, agreed_leader, count_events, leaders, ranked};
 use crate::CliError;
-use crate::sim::Runner;
+use crate::sim::runner::Runner;
 
 /// Heartbeat intervals the relay keeps `{member, removed member}` cut off.
 const PARTITION_INTERVALS: u32 = 30;
@@ -32,7 +32,7 @@ pub(crate) struct ForkNonce {
     agreed_after: Option<String>,
 }
 
-impl Round2Attack for ForkNonce {
+impl Attack for ForkNonce {
     fn expected(&self) -> &'static [&'static str] {
         &["NoQuorum"]
     }
@@ -44,16 +44,16 @@ impl Round2Attack for ForkNonce {
         let Some(successor) = ranked(r, &leader).into_iter().next() else {
             return Ok(None);
         };
-        self.events_start = r.sim.events.len();
+        self.events_start = r.sim().events.len();
         let (from, to, dropped) = (leader.clone(), successor.clone(), Rc::clone(&self.dropped));
-        r.tap.borrow_mut().mutate = Some(Box::new(move |m: &mut InFlight| {
+        r.set_mutate(Some(Box::new(move |m: &mut InFlight| {
             if m.from == from && m.to == to {
                 dropped.set(dropped.get() + 1);
                 TapAction::Drop
             } else {
                 TapAction::Deliver
             }
-        }));
+        })));
         let starve = starve_time(r);
         let text = format!(
             "the relay drops every message of {leader} (leader) to {successor} (its successor) \
@@ -81,7 +81,7 @@ impl Round2Attack for ForkNonce {
         let limit = r.config.missed_heartbeats_limit;
         let Some(healed) = self.healed_at else {
             if elapsed >= starve_time(r) {
-                r.tap.borrow_mut().mutate = None;
+                r.set_mutate(None);
                 self.healed_at = Some(elapsed);
                 f.note(
                     r,
@@ -108,7 +108,7 @@ impl Round2Attack for ForkNonce {
         let limit = r.config.missed_heartbeats_limit;
         let succ = self.successor.as_str();
         let missed = r
-            .sim
+            .sim()
             .events
             .iter()
             .skip(self.events_start)
@@ -189,7 +189,7 @@ pub(crate) struct PartitionRemoved {
     removal_applied: bool,
 }
 
-impl Round2Attack for PartitionRemoved {
+impl Attack for PartitionRemoved {
     fn expected(&self) -> &'static [&'static str] {
         &["NoQuorum", "DurableRemoval"]
     }
@@ -218,12 +218,12 @@ impl Round2Attack for PartitionRemoved {
             .into_iter()
             .filter(|id| !cut.contains(id))
             .collect();
-        r.tap.borrow_mut().partition = Some(rest);
+        r.set_partition(Some(rest));
         // The removed member's application does not rejoin (a rejoin is a new admission).
         r.leavers.insert(removed.clone());
-        self.removed_epoch = r.sim.participants.get(&removed).map_or(0, |m| m.epoch());
+        self.removed_epoch = r.sim().participants.get(&removed).map_or(0, |m| m.epoch());
         self.removed_max_epoch = self.removed_epoch;
-        let _ = r.sim.act(&leader, |m, now, _| m.remove(&removed, now));
+        let _ = r.act(&leader, |m, now, _| m.remove(&removed, now));
         let text = format!(
             "the relay cuts off {{{}}} from the rest for {PARTITION_INTERVALS} heartbeat \
              intervals, while {leader} (leader) removes {removed}",
@@ -241,7 +241,7 @@ impl Round2Attack for PartitionRemoved {
         f: &mut Findings,
         elapsed: Duration,
     ) -> Result<bool, CliError> {
-        if let Some(m) = r.sim.participants.get(&self.removed) {
+        if let Some(m) = r.sim().participants.get(&self.removed) {
             self.removed_max_epoch = self.removed_max_epoch.max(m.epoch());
         }
         for l in leaders(r) {
@@ -250,7 +250,7 @@ impl Round2Attack for PartitionRemoved {
             }
         }
         if !self.removal_applied {
-            self.removal_applied = r.sim.participants.get(&self.leader).is_some_and(|m| {
+            self.removal_applied = r.sim().participants.get(&self.leader).is_some_and(|m| {
                 !m.participants()
                     .iter()
                     .any(|p| p.participant_id == self.removed)
@@ -259,7 +259,7 @@ impl Round2Attack for PartitionRemoved {
         let hb = r.config.heartbeat_interval;
         if !self.healed {
             if elapsed >= hb * PARTITION_INTERVALS {
-                r.tap.borrow_mut().partition = None;
+                r.set_partition(None);
                 self.healed = true;
                 f.note(r, "the relay heals the partition".into());
             }
@@ -273,7 +273,7 @@ impl Round2Attack for PartitionRemoved {
 
     fn verdict(&self, r: &Runner, f: &mut Findings) -> bool {
         let later = self.removed_max_epoch > self.removed_epoch;
-        let removed_state = match r.sim.participants.get(&self.removed) {
+        let removed_state = match r.sim().participants.get(&self.removed) {
             Some(m) if m.is_ended() => "its meeting ended",
             Some(m) if m.is_active() => "it still thinks it is in the meeting",
             _ => "it is gone",

@@ -5,16 +5,17 @@
 
 use std::time::Duration;
 
-use conclave_core::CipherSuite;
 use conclave_core::meeting::{Event, MAX_PENDING_COMMIT_BYTES, MAX_PENDING_COMMITS};
 use conclave_core::protocol::encode;
 use conclave_core::protocol::limits::{MAX_ENVELOPE_SIZE, PROTOCOL_VERSION};
 use conclave_core::protocol::v1::{self as pb, CommitReason, envelope::Body};
+use conclave_core::{CipherSuite, MeetingErrorKind};
 
-use super::{Findings, Round2Attack, agreed_leader, count_events, inject, ranked};
+use super::{Attack, Findings, agreed_leader, count_events, ranked};
 use crate::CliError;
-use crate::sim::attack::{body, envelope};
-use crate::sim::{MEETING_ID, Runner};
+use crate::sim::records::MEETING_ID;
+use crate::sim::runner::Runner;
+use conclave_core::sim::forge::{body, envelope};
 
 /// Rounds of in-window commits the `memory` attack sends (each round: every epoch of the
 /// window once).
@@ -85,7 +86,7 @@ pub(crate) struct Memory {
     epoch_before: u64,
 }
 
-impl Round2Attack for Memory {
+impl Attack for Memory {
     fn expected(&self) -> &'static [&'static str] {
         &["Gap", "Invalid"]
     }
@@ -97,7 +98,7 @@ impl Round2Attack for Memory {
         let Some(target) = ranked(r, &leader).into_iter().next() else {
             return Ok(None);
         };
-        let epoch = r.sim.participants.get(&target).map_or(0, |m| m.epoch());
+        let epoch = r.sim().participants.get(&target).map_or(0, |m| m.epoch());
         self.epoch_before = epoch;
         let window = MAX_PENDING_COMMITS as u64;
         let mut plan: Vec<(u64, bool)> = Vec::new();
@@ -111,19 +112,19 @@ impl Round2Attack for Memory {
         for (e, inside) in plan {
             let payload = near_max_commit(e);
             self.sent_bytes += payload.len() as u64;
-            let before = r.sim.rejections.len();
-            inject(r, &target, payload);
-            let rejected = r.sim.rejections.get(before..).unwrap_or_default();
+            let before = r.sim().rejections.len();
+            r.inject(&target, payload);
+            let rejected = r.sim().rejections.get(before..).unwrap_or_default();
             if inside {
                 self.in_window += 1;
             } else {
                 self.far += 1;
                 let refused = rejected
                     .iter()
-                    .any(|x| x.at == target && format!("{:?}", x.error).starts_with("Invalid"));
+                    .any(|x| x.at == target && x.error.kind() == MeetingErrorKind::Invalid);
                 self.far_rejected += u64::from(refused);
             }
-            if let Some(m) = r.sim.participants.get(&target) {
+            if let Some(m) = r.sim().participants.get(&target) {
                 self.peak = self.peak.max(m.buffered_bytes());
             }
         }
@@ -143,7 +144,7 @@ impl Round2Attack for Memory {
         _: &mut Findings,
         elapsed: Duration,
     ) -> Result<bool, CliError> {
-        if let Some(m) = r.sim.participants.get(&self.target) {
+        if let Some(m) = r.sim().participants.get(&self.target) {
             self.peak = self.peak.max(m.buffered_bytes());
         }
         Ok(elapsed >= r.config.heartbeat_interval * 2)
@@ -158,7 +159,7 @@ impl Round2Attack for Memory {
         let bounded = self.peak <= MAX_PENDING_COMMIT_BYTES;
         let far_refused = self.far_rejected == self.far;
         let alive = r
-            .sim
+            .sim()
             .participants
             .get(&self.target)
             .is_some_and(|m| m.is_active());
@@ -217,14 +218,13 @@ struct Marks {
 }
 
 fn marks(r: &Runner) -> Marks {
-    let tap = r.tap.borrow();
-    let welcomes = tap
-        .log
+    let welcomes = r
+        .control_log()
         .iter()
         .filter(|m| matches!(body(&m.payload), Some(Body::Welcome(_))))
         .count() as u64;
     Marks {
-        carried: tap.carried,
+        carried: r.carried_messages(),
         welcomes,
         resyncs: count_events(r, 0, |_, e| matches!(e, Event::ResyncNeeded { .. })),
     }
@@ -233,7 +233,7 @@ fn marks(r: &Runner) -> Marks {
 /// Heartbeat intervals of the baseline and of the watch after the injection.
 const GAP_WINDOW_INTERVALS: u32 = 6;
 
-impl Round2Attack for ForgedGap {
+impl Attack for ForgedGap {
     fn expected(&self) -> &'static [&'static str] {
         &["Gap", "Unexpected"]
     }
@@ -260,8 +260,8 @@ impl Round2Attack for ForgedGap {
             self.marks.push(marks(r));
             self.targets = r.active();
             for to in self.targets.clone() {
-                let epoch = r.sim.participants.get(&to).map_or(0, |m| m.epoch());
-                inject(r, &to, forged_commit(epoch + 2, 0));
+                let epoch = r.sim().participants.get(&to).map_or(0, |m| m.epoch());
+                r.inject(&to, forged_commit(epoch + 2, 0));
             }
             f.note(
                 r,
