@@ -10,21 +10,10 @@ use serde_json::Value;
 use super::Report;
 use super::json::{array, bytes, get, list, num, text};
 
-/// The error kind of a `FrameError`: its variant name in snake_case (`frames.md` section 4.1).
+/// The error kind of `spec/wire.md` section 2.1 / `frames.md` section 4.1: the stable
+/// snake_case name of the error's variant.
 fn kind(e: &FrameError) -> &'static str {
-    match e {
-        FrameError::Malformed { .. } => "malformed",
-        FrameError::UnknownEpoch { .. } => "unknown_epoch",
-        FrameError::TooOld { .. } => "too_old",
-        FrameError::Replayed { .. } => "replayed",
-        FrameError::Tampered { .. } => "tampered",
-        FrameError::UnknownSender { .. } => "unknown_sender",
-        FrameError::OwnFrame { .. } => "own_frame",
-        FrameError::TooLarge { .. } => "too_large",
-        FrameError::StreamLimit { .. } => "stream_limit",
-        FrameError::InvalidMedia { .. } => "invalid_media",
-        _ => "other",
-    }
+    e.kind().as_str()
 }
 
 const T0: Duration = Duration::ZERO;

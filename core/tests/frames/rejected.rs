@@ -15,22 +15,9 @@ use serde_json::{Value, json};
 
 use super::{T0, leb128, vector_frame_secret, vector_plaintext};
 
-/// The snake_case name of a `FrameError` variant (the frame error kind of `spec/frames.md`
-/// section 4.1). Local on purpose: `FrameError::kind()` is being added separately.
+/// The frame error kind of `spec/frames.md` section 4.1.
 pub(crate) fn kind(e: &FrameError) -> &'static str {
-    match e {
-        FrameError::Malformed { .. } => "malformed",
-        FrameError::UnknownEpoch { .. } => "unknown_epoch",
-        FrameError::TooOld { .. } => "too_old",
-        FrameError::Replayed { .. } => "replayed",
-        FrameError::Tampered { .. } => "tampered",
-        FrameError::UnknownSender { .. } => "unknown_sender",
-        FrameError::OwnFrame { .. } => "own_frame",
-        FrameError::TooLarge { .. } => "too_large",
-        FrameError::StreamLimit { .. } => "stream_limit",
-        FrameError::InvalidMedia { .. } => "invalid_media",
-        _ => "other",
-    }
+    e.kind().as_str()
 }
 
 /// A frame of sender 3, stream `stream`, sealed by the library under `epoch` at `counter`:

@@ -12,33 +12,10 @@ use serde_json::Value;
 
 use super::{hx, list, text};
 
-/// The snake_case name of a `MeetingError` variant: the error kind of `spec/wire.md` section
-/// 2.1. (Local on purpose: `MeetingError::kind()` is being added separately.)
+/// The error kind of `spec/wire.md` section 2.1 / `frames.md` section 4.1: the stable
+/// snake_case name of the error's variant.
 pub fn kind(e: &MeetingError) -> &'static str {
-    match e {
-        MeetingError::Decode(_) => "decode",
-        MeetingError::Invalid { .. } => "invalid",
-        MeetingError::WrongMeeting { .. } => "wrong_meeting",
-        MeetingError::BadSignature { .. } => "bad_signature",
-        MeetingError::NotLeader { .. } => "not_leader",
-        MeetingError::StaleEpoch { .. } => "stale_epoch",
-        MeetingError::TranscriptMismatch { .. } => "transcript_mismatch",
-        MeetingError::Gap { .. } => "gap",
-        MeetingError::BadRoster { .. } => "bad_roster",
-        MeetingError::BadProof { .. } => "bad_proof",
-        MeetingError::RootMismatch { .. } => "root_mismatch",
-        MeetingError::Tree { .. } => "tree",
-        MeetingError::Crypto { .. } => "crypto",
-        MeetingError::ConfirmationMismatch { .. } => "confirmation_mismatch",
-        MeetingError::ReplayedHeartbeat { .. } => "replayed_heartbeat",
-        MeetingError::Refused { .. } => "refused",
-        MeetingError::Replayed { .. } => "replayed",
-        MeetingError::Unexpected { .. } => "unexpected",
-        MeetingError::NotTheLeader(_) => "not_the_leader",
-        MeetingError::NotInMeeting => "not_in_meeting",
-        MeetingError::UnknownParticipant(_) => "unknown_participant",
-        MeetingError::Full(_) => "full",
-    }
+    e.kind().as_str()
 }
 
 /// The receiver of the rejected cases: alice leads `context.meeting_id`, bob holds leaf 1.
