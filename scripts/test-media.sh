@@ -8,9 +8,11 @@
 # per-frame hashes (-f framemd5) with the unencrypted stream: they must be identical for every
 # frame. Keyframe detection (frame::codec::is_keyframe, reading clear bytes only, as an SFU
 # does) on the encrypted frames after RTP must equal the detection on the clear frames.
-# AV1: Debian's GStreamer 1.22 has no rtpav1pay (it is in gst-plugins-rs), and raw Opus packets
-# cannot be fed to rtpopuspay without a container (see rtp()): these two go encrypt -> decrypt
-# without RTP; their rows say so.
+# RTP: GStreamer's rtph264pay/depay, rtph265pay/depay and rtpvp9pay/depay; for VP8 and Opus,
+# ffmpeg's RTP muxer and demuxer (libavformat rtpenc_vp8.c / rtpdec_vp8.c, RFC 7741; Opus one
+# packet per RTP packet, RFC 7587) over loopback UDP, see ffrtp(). AV1 has no RTP packetizer in
+# Debian 12 (no rtpav1pay in GStreamer 1.22, no AV1 in ffmpeg 5.1's RTP muxer): it goes
+# encrypt -> decrypt without RTP; its row says so.
 #
 # Installs ffmpeg and GStreamer from Debian if missing (apt-get update once). Bounded in time:
 # every external command runs under `timeout`. Prints the per-codec table (copied to MEDIA.md).
@@ -25,7 +27,7 @@ T=60 # seconds per external command
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 PACKAGES=(ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-    gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav)
+    gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav iproute2)
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -42,6 +44,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 ff() { timeout "$T" ffmpeg -hide_banner -loglevel error -y "$@"; }
+udp_bound() { ss -Huln "sport = :$1" | grep -q .; }
 gst() { timeout "$T" gst-launch-1.0 -q "$@" >/dev/null; }
 SRC=(-f lavfi -i testsrc=size=320x240:rate=30 -t 2 -pix_fmt yuv420p)
 
@@ -76,14 +79,56 @@ rtp() {
             "$TOOL" join "$c" "$in" "$WORK/$c-enc.ivf"
             gst filesrc location="$WORK/$c-enc.ivf" ! ivfparse ! "rtp${c}pay" mtu=1200 \
                 ! "rtp${c}depay" ! multifilesink location="$out/%05d.bin" ;;
-        # No RTP for these: Debian's GStreamer 1.22 has no AV1 payloader; raw Opus packets cannot
-        # be timed without a container or opusparse (which rewrites packets whose TOC it cannot
-        # read), and rtpopuspay reads nothing of the packet anyway; rtpvp8pay decodes the
-        # bool-coded header of the first partition to find the DCT partitions and fails on the
-        # encrypted partition ("Failed to parse VP8 frame"; libwebrtc's packetizer does not
-        # parse it). See MEDIA.md.
-        opus | vp8 | av1) cp -r "$in/." "$out/" ;;
+        # GStreamer's rtpvp8pay decodes the bool-coded header of the (encrypted) first partition
+        # and fails; raw Opus packets cannot be timed for rtpopuspay without a container or
+        # opusparse, which rewrites packets whose TOC it cannot read. ffmpeg's RTP muxer does
+        # neither: see ffrtp() and MEDIA.md.
+        vp8 | opus) ffrtp "$c" "$in" "$out" ;;
+        # No AV1 RTP packetizer in Debian 12 (see MEDIA.md).
+        av1) cp -r "$in/." "$out/" ;;
     esac
+}
+
+# ffrtp <codec> <frames dir> <out dir>: the (encrypted) VP8 or Opus frames, in an IVF or Ogg
+# file, go through ffmpeg's RTP muxer (-f rtp, 1,200-byte packets) at their real rate (-re) over
+# loopback UDP to ffmpeg's RTP demuxer (SDP input), which writes every VP8 frame to its own file
+# (image2 muxer: it does not need the dimensions, which ffmpeg cannot probe from an encrypted
+# frame) or the Opus packets to an Ogg file. A lost packet shows as a missing or different
+# frame; the receiver stops after as many frames as were sent, or after $T seconds.
+ffrtp() {
+    local c=$1 in=$2 out=$3 port n pid media rx sdp=$WORK/$1.sdp enc=$WORK/$1-enc
+    n=$(find "$in" -name '*.bin' | wc -l)
+    port=$((20000 + 2 * (RANDOM % 10000)))
+    while udp_bound "$port" || udp_bound "$((port + 1))"; do port=$((20000 + 2 * (RANDOM % 10000))); done
+    mkdir -p "$out"
+    case $c in
+        vp8)
+            enc=$enc.ivf
+            media="m=video $port RTP/AVP 96\r\na=rtpmap:96 VP8/90000"
+            rx=(-frames:v "$n" -f image2 -start_number 0 "$out/%05d.bin") ;;
+        opus)
+            enc=$enc.ogg
+            media="m=audio $port RTP/AVP 97\r\na=rtpmap:97 opus/48000/2"
+            rx=(-frames:a "$n" -f ogg "$WORK/$c-rx.ogg") ;;
+    esac
+    "$TOOL" join "$c" "$in" "$enc"
+    printf "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=conclave\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n$media\r\n" >"$sdp"
+    # ffmpeg's probe tries to decode the encrypted frames and logs errors: kept in a file.
+    timeout -s INT "$T" ffmpeg -hide_banner -loglevel error -nostdin -y \
+        -protocol_whitelist file,udp,rtp -i "$sdp" -c copy "${rx[@]}" >"$WORK/$c-rx.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 100); do udp_bound "$port" && break; sleep 0.1; done
+    # ffmpeg's Opus parser cannot read the encrypted TOC byte and says so once; the packets pass
+    # unchanged. The sender's log is shown if it fails.
+    if ! ff -nostdin -re -i "$enc" -c copy -f rtp "rtp://127.0.0.1:$port?pkt_size=1200" \
+        >/dev/null 2>"$WORK/$c-tx.log"; then
+        cat "$WORK/$c-tx.log" >&2
+        kill "$pid" 2>/dev/null || true
+        return 1
+    fi
+    wait "$pid" || echo "$c: RTP receiver stopped by timeout (lost packets?)" >&2
+    [ "$c" = opus ] && "$TOOL" split opus "$WORK/$c-rx.ogg" "$out" >/dev/null
+    return 0
 }
 
 # md5s <codec> <frames dir> <out file>: per-frame hashes of the decoded frames.
@@ -123,12 +168,12 @@ for c in opus vp8 vp9 h264 h265 av1; do
     if [ "$c" = opus ]; then keys="(every packet)"; else keys="$(tr ',' '\n' <<<"$kc" | grep -c .)"; fi
     [ "$kc" = "$ke" ] && same=yes || same=NO
     overhead=$(awk -v a="$bytes_in" -v b="$bytes_out" -v n="$n" 'BEGIN { printf "%.1f", (b - a) / n }')
-    path="rtp${c}pay/depay"
-    [ "$c" = av1 ] && path="none (no rtpav1pay in Debian)"
-    [ "$c" = opus ] && path="none (see rtp())"
-    [ "$c" = vp8 ] && path="none (rtpvp8pay parses the encrypted first partition)"
+    path="GStreamer rtp${c}pay/depay"
+    [ "$c" = av1 ] && path="none (no AV1 packetizer in Debian 12)"
+    [ "$c" = vp8 ] || [ "$c" = opus ] && path="ffmpeg RTP mux/demux (-f rtp, sdp)"
     ok=yes
     if [ "$n" != "$frames" ] || [ "$identical" != "$decoded" ] || [ "$decoded" = 0 ] ||
+        [ "$(find "$d/rx" -name '*.bin' | wc -l)" != "$n" ] ||
         [ "$(wc -l <"$d/dec.md5.body")" != "$decoded" ] || [ "$same" != yes ]; then
         ok=NO
         fail=1

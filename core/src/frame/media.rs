@@ -40,15 +40,14 @@ impl<B: AeadBackend> FrameCrypto<B> {
         out: &mut [u8],
     ) -> Result<usize, FrameError> {
         check_len(frame.len())?;
-        let canonical = codec::canonical(codec, frame)?;
-        let frame = canonical.as_deref().unwrap_or(frame);
-        let layout = codec::layout(codec, frame)?;
+        let prepared = codec::prepare(codec, frame)?;
+        let frame = prepared.canonical.as_deref().unwrap_or(frame);
         self.encrypt_layout(
             stream,
             frame,
-            &layout.clear,
-            layout.patch,
-            |sealed| codec::output_ok(codec, frame, sealed),
+            &prepared.layout.clear,
+            prepared.layout.patch,
+            |sealed| prepared.check.accepts(sealed),
             out,
         )
     }

@@ -11,6 +11,14 @@
 //! - Everything else (SEI 6, partitions B/C 3/4, filler, reserved): the 1-byte header.
 
 use super::bits::RbspReader;
+use super::nal::Rules;
+
+/// The H.264 NAL unit rules.
+pub(super) const RULES: Rules = Rules {
+    clear_len,
+    is_aud,
+    is_param,
+};
 
 /// NAL unit type of a unit (its first byte's low 5 bits).
 fn nal_type(unit: &[u8]) -> Option<u8> {

@@ -7,6 +7,14 @@
 //! - Everything else (SEI 39/40, reserved, unspecified): the 2-byte header.
 
 use super::bits::RbspReader;
+use super::nal::Rules;
+
+/// The H.265 NAL unit rules.
+pub(super) const RULES: Rules = Rules {
+    clear_len,
+    is_aud,
+    is_param,
+};
 
 fn nal_type(unit: &[u8]) -> Option<u8> {
     unit.first().map(|b| (b >> 1) & 0x3F)

@@ -13,6 +13,7 @@ mod h264;
 mod h265;
 mod nal;
 mod opus;
+mod scan;
 mod vp8;
 mod vp9;
 
@@ -111,8 +112,9 @@ pub(crate) fn layout(codec: Codec, frame: &[u8]) -> Result<Layout, FrameError> {
         Codec::Opus => opus::clear_ranges(frame).map(clear),
         Codec::Vp8 => vp8::clear_ranges(frame).map(clear),
         Codec::Vp9 => vp9::clear_ranges(frame).map(clear),
-        Codec::H264 => nal::annexb_ranges(codec, frame, h264::clear_len).map(clear),
-        Codec::H265 => nal::annexb_ranges(codec, frame, h265::clear_len).map(clear),
+        Codec::H264 | Codec::H265 => {
+            nal::annexb_walk(codec, frame, annexb_rules(codec), RANGES).map(|w| clear(w.ranges))
+        }
         Codec::H264Avcc => {
             let (ranges, last) = nal::avcc_ranges(codec, frame, h264::clear_len)?;
             Ok(Layout {
@@ -124,12 +126,78 @@ pub(crate) fn layout(codec: Codec, frame: &[u8]) -> Result<Layout, FrameError> {
     }
 }
 
-/// Whether `sealed`, the encryption of the Annex B `plaintext`, has exactly the NAL units of
-/// `plaintext` (the last one extended to the end of the frame) and none of them contains
-/// `00 00 00`, `00 00 01` or `00 00 02` or ends with a zero byte (`spec/frames.md` section 6.4).
-/// Always true for codecs without start codes.
-pub(crate) fn output_ok(codec: Codec, plaintext: &[u8], sealed: &[u8]) -> bool {
-    !codec.scans_start_codes() || nal::annexb_output_ok(plaintext, sealed)
+/// The rules of an Annex B codec (H.264 for anything but H.265).
+fn annexb_rules(codec: Codec) -> &'static nal::Rules {
+    match codec {
+        Codec::H265 => &h265::RULES,
+        _ => &h264::RULES,
+    }
+}
+
+const RANGES: nal::Want = nal::Want {
+    ranges: true,
+    canonical: false,
+};
+
+/// What the sender checks on a sealed frame before sending it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum OutputCheck {
+    /// Nothing.
+    None,
+    /// No start-code emulation (Annex B, `spec/frames.md` section 6.4): the input had this many
+    /// `00 00 00`/`00 00 01` positions, all in start codes.
+    StartCodes(usize),
+}
+
+impl OutputCheck {
+    /// Whether `sealed` passes the check.
+    pub(crate) fn accepts(self, sealed: &[u8]) -> bool {
+        match self {
+            OutputCheck::None => true,
+            OutputCheck::StartCodes(patterns) => nal::annexb_output_ok(patterns, sealed),
+        }
+    }
+}
+
+/// What the sender seals for one frame: its canonical form if it differs from the frame, the
+/// layout of what is sealed, and the check of the output.
+pub(crate) struct Prepared {
+    pub(crate) canonical: Option<Vec<u8>>,
+    pub(crate) layout: Layout,
+    pub(crate) check: OutputCheck,
+}
+
+/// Computes everything the sender needs for `frame` in as few passes as possible: one pass over
+/// an Annex B frame already in canonical form (the usual case), three otherwise.
+pub(crate) fn prepare(codec: Codec, frame: &[u8]) -> Result<Prepared, FrameError> {
+    if !codec.scans_start_codes() {
+        let canonical = canonical(codec, frame)?;
+        let layout = layout(codec, canonical.as_deref().unwrap_or(frame))?;
+        return Ok(Prepared {
+            canonical,
+            layout,
+            check: OutputCheck::None,
+        });
+    }
+    let rules = annexb_rules(codec);
+    let both = nal::Want {
+        ranges: true,
+        canonical: true,
+    };
+    let mut walk = nal::annexb_walk(codec, frame, rules, both)?;
+    let mut canonical = None;
+    if !walk.canonical {
+        canonical = nal::annexb_canonical(codec, frame, rules)?;
+        walk = nal::annexb_walk(codec, canonical.as_deref().unwrap_or(frame), rules, RANGES)?;
+    }
+    Ok(Prepared {
+        canonical,
+        layout: Layout {
+            clear: walk.ranges,
+            patch: Patch::None,
+        },
+        check: OutputCheck::StartCodes(walk.patterns),
+    })
 }
 
 /// The canonical form of an AV1 temporal unit that is encrypted and decrypted
@@ -144,8 +212,17 @@ pub fn av1_canonical(frame: &[u8]) -> Result<Vec<u8>, FrameError> {
 pub(crate) fn canonical(codec: Codec, frame: &[u8]) -> Result<Option<Vec<u8>>, FrameError> {
     match codec {
         Codec::Av1 => av1::canonicalize(frame).map(Some),
-        Codec::H264 => nal::annexb_canonical(codec, frame, h264::is_aud, h264::is_param),
-        Codec::H265 => nal::annexb_canonical(codec, frame, h265::is_aud, h265::is_param),
+        Codec::H264 | Codec::H265 => {
+            let rules = annexb_rules(codec);
+            let only = nal::Want {
+                ranges: false,
+                canonical: true,
+            };
+            if nal::annexb_walk(codec, frame, rules, only)?.canonical {
+                return Ok(None);
+            }
+            nal::annexb_canonical(codec, frame, rules)
+        }
         _ => Ok(None),
     }
 }

@@ -1,6 +1,7 @@
 //! NAL unit framing shared by H.264 and H.265: Annex B byte streams (start codes) and AVCC
 //! (4-byte length prefixes), and the start-code emulation check of encrypted Annex B output.
 
+use super::scan::{find_zero_zero, more_zero_zero_than};
 use super::{Codec, invalid};
 use crate::frame::FrameError;
 use crate::frame::ranges::ClearRanges;
@@ -16,44 +17,23 @@ pub(super) struct Nal {
     pub(super) end: usize,
 }
 
-/// The first position `i >= from` with `buf[i..i + 3] == 00 00 x` and `x <= max_third`.
-fn find_zero_zero(buf: &[u8], from: usize, max_third: u8) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let mut i = from;
-    while let Some(&third) = buf.get(i.checked_add(2)?) {
-        // Eight bytes without a zero byte cannot start a match: skip them at once (most of
-        // the ciphertext).
-        if let Some(word) = buf.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
-            let w = u64::from_le_bytes(word);
-            if w.wrapping_sub(ONES) & !w & HIGHS == 0 {
-                i += 8;
-                continue;
-            }
-        }
-        if third > max_third {
-            i += 3;
-        } else if buf.get(i + 1) != Some(&0) {
-            i += 2;
-        } else if buf.get(i) != Some(&0) {
-            i += 1;
-        } else {
-            return Some(i);
-        }
-    }
-    None
-}
-
 /// Iterates over the NAL units of an Annex B byte stream.
 struct AnnexB<'a> {
     buf: &'a [u8],
     /// Start of the next unit's start code; `None` when done.
     pos: Option<usize>,
+    /// Positions `i` with `buf[i..i + 3]` = `00 00 00` or `00 00 01` in the start codes read so
+    /// far (a start code of `z` zero bytes has `z - 1`). A valid stream has no others.
+    patterns: usize,
 }
 
 impl<'a> AnnexB<'a> {
     fn new(buf: &'a [u8]) -> Self {
-        AnnexB { buf, pos: Some(0) }
+        AnnexB {
+            buf,
+            pos: Some(0),
+            patterns: 0,
+        }
     }
 }
 
@@ -72,6 +52,7 @@ impl Iterator for AnnexB<'_> {
         if i.saturating_sub(unit) < 2 || buf.get(i) != Some(&1) {
             return Some(Err("no start code"));
         }
+        self.patterns = self.patterns.saturating_add(i - unit - 1);
         let start = i + 1;
         // The unit ends at the next 00 00 00 or 00 00 01 (or the end of the stream).
         let end = match find_zero_zero(buf, start, 2) {
@@ -133,8 +114,35 @@ impl Iterator for Avcc<'_> {
     }
 }
 
-/// The clear ranges of a frame whose units are `nals`: each unit's start code or length prefix
-/// and the first `clear_len(unit)` bytes of the unit.
+/// The NAL unit rules of one codec (H.264 or H.265).
+pub(super) struct Rules {
+    /// How many bytes of a unit (header included) stay clear.
+    pub(super) clear_len: fn(&[u8]) -> Result<usize, &'static str>,
+    /// Whether a unit is an access unit delimiter.
+    pub(super) is_aud: fn(&[u8]) -> bool,
+    /// Whether a unit is a parameter set.
+    pub(super) is_param: fn(&[u8]) -> bool,
+}
+
+/// Appends the clear range of `nal` (its start code or length prefix and the first
+/// `clear_len(unit)` bytes of the unit) to `ranges`.
+fn push_unit(
+    codec: Codec,
+    buf: &[u8],
+    nal: Nal,
+    clear_len: fn(&[u8]) -> Result<usize, &'static str>,
+    ranges: &mut ClearRanges,
+) -> Result<(), FrameError> {
+    let unit = buf.get(nal.start..nal.end).unwrap_or(&[]);
+    let n = clear_len(unit).map_err(|r| invalid(codec, r))?;
+    let end = nal.start.saturating_add(n.min(unit.len()));
+    ranges.push(nal.unit, end).map_err(|e| match e {
+        FrameError::TooLarge { .. } => invalid(codec, "too many NAL units"),
+        e => e,
+    })
+}
+
+/// The clear ranges of a frame whose units are `nals`, and the offset of its last unit.
 fn ranges_of(
     codec: Codec,
     buf: &[u8],
@@ -145,26 +153,88 @@ fn ranges_of(
     let mut last = None;
     for nal in nals {
         let nal = nal.map_err(|r| invalid(codec, r))?;
-        let unit = buf.get(nal.start..nal.end).unwrap_or(&[]);
-        let n = clear_len(unit).map_err(|r| invalid(codec, r))?;
-        let end = nal.start.saturating_add(n.min(unit.len()));
-        ranges.push(nal.unit, end).map_err(|e| match e {
-            FrameError::TooLarge { .. } => invalid(codec, "too many NAL units"),
-            e => e,
-        })?;
+        push_unit(codec, buf, nal, clear_len, &mut ranges)?;
         last = Some(nal.unit);
     }
     let last = last.ok_or(invalid(codec, "no NAL unit"))?;
     Ok((ranges, last))
 }
 
-/// The clear ranges of an Annex B access unit.
-pub(super) fn annexb_ranges(
+/// Parameter sets that [`annexb_walk`] compares for copies without allocating; a frame with
+/// more is handed to [`annexb_canonical`], which compares them all.
+const TRACKED_PARAMS: usize = 16;
+
+/// What [`annexb_walk`] computes in its pass.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Want {
+    /// The clear ranges.
+    pub(super) ranges: bool,
+    /// Whether the frame is in canonical form; the pass stops at the first unit showing it is
+    /// not (an access unit delimiter or the second copy of a parameter set).
+    pub(super) canonical: bool,
+}
+
+/// What one pass over an Annex B frame found.
+pub(super) struct Walk {
+    /// The clear ranges (empty unless wanted, or when the pass stopped early).
+    pub(super) ranges: ClearRanges,
+    /// Positions of `00 00 00` and `00 00 01` in the frame, all in start codes (0 when the pass
+    /// stopped early): see [`annexb_output_ok`].
+    pub(super) patterns: usize,
+    /// False if the frame is (or, beyond [`TRACKED_PARAMS`] parameter sets, may be) not in
+    /// canonical form; the pass stopped there.
+    pub(super) canonical: bool,
+}
+
+/// One pass over the NAL units of an Annex B frame: validates it and computes what `want`
+/// asks for. Each unit's end is found by one scan ([`find_zero_zero`]); no unit is walked
+/// twice.
+pub(super) fn annexb_walk(
     codec: Codec,
     frame: &[u8],
-    clear_len: fn(&[u8]) -> Result<usize, &'static str>,
-) -> Result<ClearRanges, FrameError> {
-    ranges_of(codec, frame, AnnexB::new(frame), clear_len).map(|(r, _)| r)
+    rules: &Rules,
+    want: Want,
+) -> Result<Walk, FrameError> {
+    let mut walk = Walk {
+        ranges: ClearRanges::new(),
+        patterns: 0,
+        canonical: true,
+    };
+    let mut params = [(0usize, 0usize); TRACKED_PARAMS];
+    let mut tracked = 0usize;
+    let mut nals = AnnexB::new(frame);
+    let mut units = 0usize;
+    for nal in nals.by_ref() {
+        let nal = nal.map_err(|r| invalid(codec, r))?;
+        units += 1;
+        let unit = frame.get(nal.start..nal.end).unwrap_or(&[]);
+        if want.canonical {
+            if (rules.is_aud)(unit) {
+                walk.canonical = false;
+            } else if (rules.is_param)(unit) {
+                let seen = params.get(..tracked).unwrap_or(&[]);
+                if seen.iter().any(|&(s, e)| frame.get(s..e) == Some(unit)) {
+                    walk.canonical = false;
+                } else if let Some(slot) = params.get_mut(tracked) {
+                    *slot = (nal.start, nal.end);
+                    tracked += 1;
+                } else {
+                    walk.canonical = false;
+                }
+            }
+            if !walk.canonical {
+                return Ok(walk);
+            }
+        }
+        if want.ranges {
+            push_unit(codec, frame, nal, rules.clear_len, &mut walk.ranges)?;
+        }
+    }
+    if units == 0 {
+        return Err(invalid(codec, "no NAL unit"));
+    }
+    walk.patterns = nals.patterns;
+    Ok(walk)
 }
 
 /// The clear ranges of an AVCC access unit, and the offset of its last length prefix.
@@ -215,9 +285,9 @@ fn any(
 pub(super) fn annexb_canonical(
     codec: Codec,
     frame: &[u8],
-    is_aud: fn(&[u8]) -> bool,
-    is_param: fn(&[u8]) -> bool,
+    rules: &Rules,
 ) -> Result<Option<Vec<u8>>, FrameError> {
+    let (is_aud, is_param) = (rules.is_aud, rules.is_param);
     let mut units = Vec::new();
     for nal in AnnexB::new(frame) {
         let nal = nal.map_err(|r| invalid(codec, r))?;
@@ -249,23 +319,13 @@ pub(super) fn annexb_canonical(
 /// Most NAL units of one frame that [`annexb_canonical`] looks at.
 const MAX_UNITS: usize = 4 * crate::frame::MAX_CLEAR_RANGES;
 
-/// See [`super::output_ok`]. `plaintext` is a valid Annex B frame (its layout was computed).
-pub(super) fn annexb_output_ok(plaintext: &[u8], sealed: &[u8]) -> bool {
-    let mut nals = AnnexB::new(plaintext).peekable();
-    while let Some(Ok(nal)) = nals.next() {
-        let end = if nals.peek().is_none() {
-            sealed.len()
-        } else {
-            nal.end
-        };
-        let Some(unit) = sealed.get(nal.start..end) else {
-            return false;
-        };
-        if unit.last().is_none_or(|b| *b == 0) || find_zero_zero(unit, 0, 2).is_some() {
-            return false;
-        }
-    }
-    true
+/// Whether `sealed`, the encryption of an Annex B frame that has `patterns` positions of
+/// `00 00 00` or `00 00 01` (all in its start codes, which stay clear), splits into the same NAL
+/// units (`spec/frames.md` section 6.4). It does exactly when it has no other position of
+/// `00 00 x` (`x <= 2`) and does not end with `00`: any other such position lies in a unit or
+/// makes a unit end with `00`, and the start codes are unchanged.
+pub(super) fn annexb_output_ok(patterns: usize, sealed: &[u8]) -> bool {
+    sealed.last().is_some_and(|&b| b != 0) && !more_zero_zero_than(sealed, patterns)
 }
 
 /// Subtracts `trailer_len` from the last length prefix of the decrypted AVCC body
@@ -350,9 +410,6 @@ mod tests {
             Err("no start code"),
             "00 00 00 not followed by a start code"
         );
-        assert_eq!(find_zero_zero(&[1, 2, 0, 0, 1], 0, 1), Some(2));
-        assert_eq!(find_zero_zero(&[0, 0, 2], 0, 1), None);
-        assert_eq!(find_zero_zero(&[0, 0], 0, 2), None);
     }
 
     #[test]
@@ -386,5 +443,121 @@ mod tests {
         assert_eq!(out, f);
         let mut out = [0, 0, 0, 2, 0x67, 1, 0, 0, 0, 21, 0x65];
         assert!(avcc_restore(Codec::H264Avcc, &mut out, 11, 19).is_err());
+    }
+
+    /// The check as `spec/frames.md` section 6.4 words it, unit by unit.
+    fn output_ok_by_units(plaintext: &[u8], sealed: &[u8]) -> bool {
+        let units: Vec<Nal> = nals(plaintext).into_iter().map(Result::unwrap).collect();
+        units.iter().enumerate().all(|(i, nal)| {
+            let end = if i + 1 == units.len() {
+                sealed.len()
+            } else {
+                nal.end
+            };
+            let unit = &sealed[nal.start..end];
+            unit.last() != Some(&0) && !unit.windows(3).any(|w| w[0] == 0 && w[1] == 0 && w[2] <= 2)
+        })
+    }
+
+    #[test]
+    fn one_pass_walk_matches_the_unit_by_unit_rules() {
+        let rules = &crate::frame::codec::h264::RULES;
+        let both = Want {
+            ranges: true,
+            canonical: true,
+        };
+        let mut x = 0x1234_5678_9ABC_DEF1u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let (mut accepted, mut rejected) = (0, 0);
+        for _ in 0..3000 {
+            // Two or three units with 3- or 4-byte start codes: a P slice header, then bytes
+            // that contain no start code.
+            let mut f = Vec::new();
+            for _ in 0..2 + next() % 2 {
+                f.extend_from_slice(if next() % 2 == 0 {
+                    &[0, 0, 1]
+                } else {
+                    &[0, 0, 0, 1]
+                });
+                f.extend_from_slice(&[0x41, 0x9A]);
+                for _ in 0..next() % 12 {
+                    f.push([1, 0x55, 3, 0x80][(next() % 4) as usize]);
+                }
+            }
+            let walk = annexb_walk(Codec::H264, &f, rules, both).unwrap();
+            let naive = (0..f.len())
+                .filter(|&i| f[i..].starts_with(&[0, 0]) && f.get(i + 2).is_some_and(|&b| b <= 1))
+                .count();
+            assert_eq!(walk.patterns, naive, "{f:?}");
+            // "Ciphertext": every byte after the clear ranges replaced by small values (many
+            // zeros), and a trailer-like tail.
+            let mut sealed = f.clone();
+            let clear: Vec<(usize, usize)> = walk.ranges.iter().collect();
+            for (i, b) in sealed.iter_mut().enumerate() {
+                if !clear.iter().any(|&(s, e)| (s..e).contains(&i)) {
+                    *b = [0, 0, 1, 2, 3, 7][(next() % 6) as usize];
+                }
+            }
+            for _ in 0..next() % 4 {
+                sealed.push([0, 1, 9][(next() % 3) as usize]);
+            }
+            let ok = output_ok_by_units(&f, &sealed);
+            assert_eq!(
+                annexb_output_ok(walk.patterns, &sealed),
+                ok,
+                "{f:?} {sealed:?}"
+            );
+            if ok { accepted += 1 } else { rejected += 1 }
+        }
+        assert!(accepted > 100 && rejected > 100, "{accepted} {rejected}");
+    }
+
+    #[test]
+    fn walk_finds_non_canonical_frames() {
+        let rules = &crate::frame::codec::h264::RULES;
+        let only = Want {
+            ranges: false,
+            canonical: true,
+        };
+        let idr = [0, 0, 1, 0x65, 0x88, 0x80, 0x10];
+        let canonical = |f: &[u8]| annexb_walk(Codec::H264, f, rules, only).unwrap().canonical;
+        let with = |units: &[&[u8]]| -> Vec<u8> {
+            let mut f: Vec<u8> = units
+                .iter()
+                .flat_map(|u| [&[0, 0, 0, 1][..], u].concat())
+                .collect();
+            f.extend_from_slice(&idr);
+            f
+        };
+        assert!(canonical(&with(&[&[0x67, 1], &[0x68, 2]])));
+        assert!(!canonical(&with(&[&[0x09, 0xF0], &[0x67, 1]])), "AUD");
+        assert!(
+            !canonical(&with(&[&[0x67, 1], &[0x68, 2], &[0x67, 1]])),
+            "SPS twice"
+        );
+        assert!(
+            canonical(&with(&[&[0x67, 1], &[0x67, 2]])),
+            "two different SPS"
+        );
+        // Beyond the tracked parameter sets the walk cannot tell; the full comparison can.
+        let many: Vec<Vec<u8>> = (0..TRACKED_PARAMS as u8 + 1)
+            .map(|i| vec![0x68, i + 1])
+            .collect();
+        let refs: Vec<&[u8]> = many.iter().map(Vec::as_slice).collect();
+        let f = with(&refs);
+        assert!(!canonical(&f));
+        assert_eq!(annexb_canonical(Codec::H264, &f, rules).unwrap(), None);
+        // The sender then seals the frame as it is.
+        let p = crate::frame::codec::prepare(Codec::H264, &f).unwrap();
+        assert!(p.canonical.is_none());
+        assert_eq!(
+            p.layout.clear.iter().collect::<Vec<_>>(),
+            vec![(0, f.len() - 1)]
+        );
     }
 }
