@@ -188,7 +188,7 @@ fn help_describes_every_command() {
     }
 }
 
-const ATTACKS: [&str; 20] = [
+const ATTACKS: [&str; 21] = [
     "tamper-commit",
     "tamper-frame",
     "replay-commit",
@@ -209,6 +209,7 @@ const ATTACKS: [&str; 20] = [
     "relay-member",
     "stale-announcement",
     "removed-rejoin",
+    "false-hint",
 ];
 
 fn attack(kind: &str) -> Value {
@@ -412,6 +413,15 @@ fn attack_stale_announcement() {
 }
 
 #[test]
+fn attack_false_hint() {
+    let r = attack_with("false-hint", 4);
+    assert!(metric(&r, "hints") >= 10);
+    assert_eq!(metric(&r, "sending_paused"), 0);
+    assert_eq!(metric(&r, "heartbeat_missed"), 0);
+    assert_eq!(metric(&r, "most_leaders_at_once"), 1);
+}
+
+#[test]
 fn attack_removed_rejoin() {
     let r = attack_with("removed-rejoin", 4);
     assert_eq!(metric(&r, "readmitted"), 0);
@@ -419,4 +429,31 @@ fn attack_removed_rejoin() {
     assert!(metric(&r, "refused_locked") >= 1);
     assert!(metric(&r, "replays_rejected") >= 1);
     assert!(rejections(&r, "Refused") >= 2);
+}
+
+/// The failover time the timeline reports, in seconds.
+fn failover_seconds(r: &Value) -> f64 {
+    let text = r["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "failover")
+        .and_then(|e| e["text"].as_str())
+        .unwrap_or_else(|| panic!("no failover in the timeline"));
+    let secs = text.split(" s after the crash").next().unwrap();
+    secs.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// VOTE-0: with the relay's hint a crashed leader is replaced within 3 s of virtual time; without
+/// it, after 3 missed heartbeats (more than 20 s with the 10 s default).
+#[test]
+fn relay_hint_makes_failover_take_seconds() {
+    let with = simulate(&["--participants", "5", "--duration", "2", "--relay-hint"]);
+    assert_eq!(with["settings"]["relay_hint"], true);
+    assert_eq!(with["agreement"]["converged"], true);
+    let fast = failover_seconds(&with);
+    assert!(fast <= 3.0, "failover with the hint took {fast} s");
+    let without = simulate(&["--participants", "5", "--duration", "2"]);
+    let slow = failover_seconds(&without);
+    assert!(slow > 20.0, "failover without the hint took {slow} s");
 }

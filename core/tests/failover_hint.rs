@@ -142,11 +142,41 @@ fn a_minority_misled_by_the_relay_changes_nothing() {
     step(&mut s, &mut ledger, 50);
     s.tap = None;
     assert_eq!(s.leader(), Some("alice"));
-    assert_eq!(s.converged(), Some(epoch));
+    assert_eq!(s.converged(), Some(epoch + 1), "only the rotation");
     assert!(ledger.violations.is_empty(), "{:#?}", ledger.violations);
 }
 
 fn is_heartbeat(bytes: &[u8]) -> bool {
     decode_bounded::<pb::Envelope>(MessageKind::Envelope, bytes, bytes.len())
         .is_ok_and(|e| matches!(e.body, Some(Body::Heartbeat(_))))
+}
+
+/// A relay that repeats the false hint every second for 40 s, across a rotation, changes
+/// nothing either.
+#[test]
+fn a_relay_repeating_false_hints_changes_nothing() {
+    let mut s = meeting(4);
+    let mut ledger = Ledger::new();
+    let epoch = s.converged().unwrap();
+    let from = s.events.len();
+    for i in 0..40 {
+        hint_all(&mut s, "alice");
+        if i == 5 {
+            s.act("alice", |m, now, _| m.rotate(now)).unwrap();
+        }
+        step(&mut s, &mut ledger, 10);
+    }
+    let odd: Vec<_> = s.events[from..]
+        .iter()
+        .filter(|(_, e)| {
+            matches!(
+                e,
+                Event::SendingPaused { .. } | Event::HeartbeatMissed { .. }
+            )
+        })
+        .collect();
+    assert!(odd.is_empty(), "{odd:?}");
+    assert_eq!(s.leader(), Some("alice"));
+    assert_eq!(s.converged(), Some(epoch + 1), "only the rotation");
+    assert!(ledger.violations.is_empty(), "{:#?}", ledger.violations);
 }

@@ -26,6 +26,8 @@ pub struct Plan {
     pub attack: Option<AttackKind>,
     /// Whether to show a progress bar (on a terminal, after a while).
     pub progress: bool,
+    /// Whether the relay tells the others when the leader's connection closes (VOTE-0).
+    pub relay_hint: bool,
 }
 
 /// A finished run.
@@ -58,6 +60,7 @@ struct Scenario {
     crashed: String,
     steady_end: Duration,
     failover_budget: Duration,
+    relay_hint: bool,
 }
 
 /// Runs the scenario on `r` to its end.
@@ -92,6 +95,7 @@ pub fn run(mut r: Runner, plan: Plan, wall: Instant) -> Result<Finished, CliErro
         crashed: String::new(),
         steady_end,
         failover_budget,
+        relay_hint: plan.relay_hint,
     };
     r.create(&name(0))?;
     let hard_end = steady_end + failover_budget * 4 + hb * 20 + Duration::from_secs(600);
@@ -161,6 +165,15 @@ impl Scenario {
                 {
                     self.failover_done = Some(now);
                     r.set_media(true);
+                    let took = now.saturating_sub(crashed_at).as_secs_f64();
+                    let hint = if self.relay_hint { "on" } else { "off" };
+                    r.note(
+                        "failover",
+                        format!(
+                            "the members agree on a new leader and epoch {took:.2} s after the \
+                             crash (relay hint {hint})"
+                        ),
+                    );
                 }
                 let finished = self
                     .failover_done
@@ -191,6 +204,24 @@ impl Scenario {
         r.crash(&l);
         let hb = r.config.heartbeat_interval;
         let limit = r.config.missed_heartbeats_limit;
+        if self.relay_hint {
+            for id in r.active() {
+                let _ = r.act(&id, |m, now, rng| {
+                    m.leader_connection_closed(now, rng);
+                    Ok(())
+                });
+            }
+            r.note(
+                "crash",
+                format!(
+                    "{l} (leader) crashes; the relay tells the others its connection closed: they \
+                     probe it and vote if it does not answer within 1 s"
+                ),
+            );
+            r.set_media(false);
+            self.phase = Phase::Failover { crashed_at: now };
+            return;
+        }
         r.note(
             "crash",
             format!(

@@ -15,6 +15,7 @@ mod flood;
 mod forged;
 mod frame;
 mod handover;
+mod hint;
 mod partition;
 mod split;
 
@@ -84,6 +85,9 @@ pub enum AttackKind {
     /// The leader removes a member; it rejoins with its identity while its old announcements
     /// are replayed, unlocked then locked (refused: removals are durable).
     RemovedRejoin,
+    /// Tell every member, every second, that the live leader's connection closed (VOTE-0: the
+    /// leader's answer to the probe wins; no failover, no pause in sending).
+    FalseHint,
 }
 
 impl AttackKind {
@@ -110,6 +114,7 @@ impl AttackKind {
             AttackKind::RelayMember => "relay-member",
             AttackKind::StaleAnnouncement => "stale-announcement",
             AttackKind::RemovedRejoin => "removed-rejoin",
+            AttackKind::FalseHint => "false-hint",
         }
     }
 
@@ -233,6 +238,7 @@ fn build(kind: AttackKind) -> Box<dyn Attack> {
         AttackKind::RelayMember => Box::new(admission::RelayMember::default()),
         AttackKind::StaleAnnouncement => Box::new(admission::StaleAnnouncement::default()),
         AttackKind::RemovedRejoin => Box::new(admission::RemovedRejoin::default()),
+        AttackKind::FalseHint => Box::new(hint::FalseHint::default()),
     }
 }
 

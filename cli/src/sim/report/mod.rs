@@ -28,6 +28,8 @@ pub struct Settings {
     pub heartbeat_ms: u64,
     /// The attack mounted, if any.
     pub attack: Option<AttackKind>,
+    /// Whether the relay told the others when the leader's connection closed (VOTE-0).
+    pub relay_hint: bool,
 }
 
 /// Security codes of one epoch.
