@@ -217,7 +217,7 @@ impl Meeting {
 
 /// Slices a full commit bundle to what the member at `leaf` needs: its updates and a multiproof.
 ///
-/// `wraps_for_leaf` is [`tree::Plan::wraps_for_leaf`] for the member; equivalently, every update
+/// `wraps_for_leaf` is [`crate::tree::Plan::wraps_for_leaf`] for the member; equivalently, every update
 /// whose `child` is the member's leaf node or on its direct path in the commit's `leaf_count`.
 /// Relays use this to send each member about 1 KB per leave at N = 1,000.
 pub fn commit_bundle_for_leaf(
