@@ -325,13 +325,14 @@ pub struct ParticipantInfo {
     pub is_leader: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Phase {
     Joining,
     Active,
     Ended,
 }
 
+#[derive(Clone)]
 struct LeaderState {
     tree: Option<LeaderTree>,
     pending_adds: Vec<ValidAnnouncement>,
@@ -397,6 +398,7 @@ impl LeaderState {
     }
 }
 
+#[derive(Clone)]
 struct MemberState {
     path: Option<MemberPath>,
     last_heartbeat: Duration,
@@ -437,12 +439,14 @@ impl MemberState {
     }
 }
 
+#[derive(Clone)]
 enum Role {
     Leader(Box<LeaderState>),
     Member(Box<MemberState>),
 }
 
 /// One participant's view of one meeting.
+#[derive(Clone)]
 pub struct Meeting {
     config: MeetingConfig,
     meeting_id: Vec<u8>,
@@ -3561,6 +3565,7 @@ impl Meeting {
 /// One Welcome to seal and sign: the HPKE seal of a member's path keys (the one O(N) public-key
 /// cost of a failover). Produced by [`Meeting::poll_seal_job`]; holds secret path keys (zeroized
 /// on drop) and never prints them.
+#[derive(Clone)]
 pub struct SealJob {
     recipient: String,
     suite: CipherSuite,
