@@ -8,14 +8,20 @@ use zeroize::Zeroizing;
 use crate::CryptoError;
 use crate::schedule::{fingerprint, labeled_content, render_fingerprint};
 
+#[cfg(fuzzing)]
+mod memo;
+
 /// Length of an encoded identity public key (SEC1 uncompressed).
 pub const PUBLIC_KEY_LEN: usize = 65;
 /// Length of an exported identity secret key.
 pub const SECRET_KEY_LEN: usize = 32;
+
 /// Length of a signature (r || s).
 pub const SIGNATURE_LEN: usize = 64;
 
-/// A device's long-term identity signing key. The secret scalar is zeroized on drop.
+/// A device's long-term identity signing key. The secret scalar is zeroized on drop (a clone
+/// too).
+#[derive(Clone)]
 pub struct IdentityKey {
     signing: SigningKey,
     public: PublicIdentity,
@@ -72,7 +78,16 @@ impl IdentityKey {
     /// Signs `LabeledContent(label, content)` deterministically (RFC 6979), low-S.
     pub fn sign(&self, label: &str, content: &[u8]) -> [u8; SIGNATURE_LEN] {
         let msg = labeled_content(label, content);
-        let sig: Signature = self.signing.sign(&msg);
+        #[cfg(fuzzing)]
+        return memo::signed(memo::key(&[b"sign", self.public.as_bytes(), &msg]), || {
+            self.sign_message(&msg)
+        });
+        #[cfg(not(fuzzing))]
+        self.sign_message(&msg)
+    }
+
+    fn sign_message(&self, msg: &[u8]) -> [u8; SIGNATURE_LEN] {
+        let sig: Signature = self.signing.sign(msg);
         let sig = sig.normalize_s();
         let mut out = [0u8; SIGNATURE_LEN];
         out.copy_from_slice(&sig.to_bytes());
@@ -155,9 +170,16 @@ impl PublicIdentity {
             return Err(bad("signature is not in low-S form"));
         }
         let msg = labeled_content(label, content);
-        self.key
-            .verify(&msg, &signature)
-            .map_err(|_| bad("signature does not match the key and content"))
+        let check = || self.key.verify(&msg, &signature).is_ok();
+        #[cfg(fuzzing)]
+        let ok = memo::verified(memo::key(&[b"verify", &self.encoded, &msg, sig]), check);
+        #[cfg(not(fuzzing))]
+        let ok = check();
+        if ok {
+            Ok(())
+        } else {
+            Err(bad("signature does not match the key and content"))
+        }
     }
 }
 

@@ -3,6 +3,11 @@
 //! seeds reach deep into the engine instead of stopping at the meeting-id check.
 #![allow(dead_code)]
 
+#[cfg(fuzzing)]
+pub mod heap;
+#[cfg(fuzzing)]
+pub mod prepared;
+
 use std::time::Duration;
 
 use conclave_core::meeting::{Meeting, MeetingConfig};
@@ -36,6 +41,62 @@ pub fn engine_sim() -> Sim<ChaCha20Rng> {
     s.settle();
     s.advance(Duration::from_secs(11), Duration::from_secs(11));
     s.join(JOINER).expect("join");
+    s
+}
+
+/// The engine target's starting point with the honest traffic in flight delivered or not
+/// (flag bit 6). In fuzz builds both are built once per process and copied per input
+/// ([`prepared`]); elsewhere (the regression tests) they are built afresh.
+#[cfg(fuzzing)]
+fn engine_start(delivered: bool) -> Sim<ChaCha20Rng> {
+    use prepared::Prepared;
+    thread_local! {
+        static STATES: [Prepared; 2] = {
+            let mut s = engine_sim();
+            let before = Prepared::capture(&s);
+            s.deliver_all();
+            let states = [before, Prepared::capture(&s)];
+            // A copy must be the meeting a fresh build gives, before and after the honest
+            // traffic (and again after a copy was used).
+            for _ in 0..2 {
+                let mut fresh = engine_sim();
+                let mut copy = states[0].sim();
+                assert_same(&fresh, &copy);
+                fresh.deliver_all();
+                copy.deliver_all();
+                assert_same(&fresh, &copy);
+                assert_same(&fresh, &states[1].sim());
+            }
+            states
+        };
+    }
+    STATES.with(|p| p[usize::from(delivered)].sim())
+}
+
+/// Panics unless `a` and `b` show the same participants, keys and relay queue.
+#[cfg(fuzzing)]
+fn assert_same(a: &Sim<ChaCha20Rng>, b: &Sim<ChaCha20Rng>) {
+    assert_eq!(a.now, b.now);
+    assert_eq!(
+        a.in_flight, b.in_flight,
+        "a prepared copy sends other messages"
+    );
+    assert_eq!(a.participants.len(), b.participants.len());
+    for ((id, x), (_, y)) in a.participants.iter().zip(&b.participants) {
+        assert_eq!(view(x), view(y), "{id}: a prepared copy differs");
+        let fx = x.frame_crypto();
+        let fy = y.frame_crypto();
+        assert_eq!(fx.send_epoch(), fy.send_epoch());
+        assert_eq!(fx.retained_epochs(a.now), fy.retained_epochs(b.now));
+    }
+}
+
+#[cfg(not(fuzzing))]
+fn engine_start(delivered: bool) -> Sim<ChaCha20Rng> {
+    let mut s = engine_sim();
+    if delivered {
+        s.deliver_all();
+    }
     s
 }
 
@@ -119,10 +180,7 @@ pub fn engine_input(data: &[u8]) {
         return;
     };
     let msgs = split_messages(rest, 4);
-    let mut s = engine_sim();
-    if flags & 0x40 != 0 {
-        s.deliver_all();
-    }
+    let mut s = engine_start(flags & 0x40 != 0);
     let targets: &[&str] = match flags & 3 {
         0 => &[LEADER],
         1 => &[MEMBER],

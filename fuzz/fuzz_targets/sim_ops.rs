@@ -25,22 +25,22 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "sim_ops/support.rs"]
+mod support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use arbitrary::Arbitrary;
-use conclave_core::frame::{FrameConfig, FrameCrypto};
-use conclave_core::meeting::{
-    MAX_PENDING_COMMIT_BYTES, MAX_PENDING_WELCOMES, Meeting, MeetingConfig,
-};
-use conclave_core::protocol::encode;
+use common::heap;
+use common::prepared::Joiners;
+use conclave_core::meeting::{MAX_PENDING_COMMIT_BYTES, MAX_PENDING_WELCOMES, MeetingConfig};
 use conclave_core::protocol::limits::MAX_ENVELOPE_SIZE;
-use conclave_core::protocol::v1::{self as pb, envelope::Body};
 use conclave_core::sim::{InFlight, Ledger, Sim, TapAction};
 use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
+use support::{S, check_always, far_future_commit, frame, healed, pick, view};
 
 const MAX_PARTICIPANTS: usize = 5;
 const MAX_OPS: usize = 40;
@@ -92,6 +92,8 @@ enum Op {
         to: u8,
         ahead: u16,
     },
+    /// The relay registers a participant of its own (a fresh id and identity) that joins.
+    RelayJoin,
     /// Encrypt a frame at one participant and decrypt it at another.
     Frame {
         from: u8,
@@ -108,143 +110,9 @@ struct Input {
     ops: Vec<Op>,
 }
 
-#[derive(Debug, PartialEq, Eq)]
-struct View {
-    active: bool,
-    ended: bool,
-    leader: bool,
-    epoch: u64,
-    transcript: [u8; 32],
-    code: Option<String>,
-    leader_leaf: u32,
-    locked: bool,
-    roster: Vec<(String, u32)>,
-}
-
-fn view(m: &Meeting) -> View {
-    View {
-        active: m.is_active(),
-        ended: m.is_ended(),
-        leader: m.is_leader(),
-        epoch: m.epoch(),
-        transcript: m.transcript_hash(),
-        code: m.security_code(),
-        leader_leaf: m.leader_leaf(),
-        locked: m.is_locked(),
-        roster: m
-            .participants()
-            .into_iter()
-            .map(|p| (p.participant_id, p.leaf))
-            .collect(),
-    }
-}
-
-type S = Sim<ChaCha20Rng>;
-
-fn pick(s: &S, i: u8, active_only: bool) -> Option<String> {
-    let ids: Vec<&String> = s
-        .participants
-        .iter()
-        .filter(|(_, m)| !active_only || m.is_active())
-        .map(|(id, _)| id)
-        .collect();
-    if ids.is_empty() {
-        return None;
-    }
-    Some(ids[usize::from(i) % ids.len()].clone())
-}
-
-/// Fingerprint of the leader in `m`'s view.
-fn followed_leader(m: &Meeting) -> Option<String> {
-    m.participants()
-        .into_iter()
-        .find(|p| p.is_leader)
-        .map(|p| p.fingerprint)
-}
-
-fn check_always(s: &S) {
-    for (id, m) in &s.participants {
-        if m.is_ended() {
-            assert!(
-                m.epoch_secrets().is_none(),
-                "{id} ended but holds epoch secrets"
-            );
-            assert!(!m.has_keys() && m.security_code().is_none());
-        }
-    }
-}
-
-fn frame(s: &S, from: &str, to: &str, stream: u32, payload: &[u8], prefix: usize) {
-    let (Some(a), Some(b)) = (s.participants.get(from), s.participants.get(to)) else {
-        return;
-    };
-    let (Some(sa), Some(sb)) = (a.epoch_secrets(), b.epoch_secrets()) else {
-        return;
-    };
-    if a.own_leaf() == b.own_leaf() {
-        return;
-    }
-    let tx = FrameCrypto::new(FrameConfig::default()).expect("config");
-    tx.set_own_sender(a.own_leaf()).expect("sender");
-    tx.install_epoch(sa.epoch, &sa.frame_secret, s.now)
-        .expect("install");
-    let rx = FrameCrypto::new(FrameConfig::default()).expect("config");
-    rx.set_own_sender(b.own_leaf()).expect("sender");
-    rx.install_epoch(sb.epoch, &sb.frame_secret, s.now)
-        .expect("install");
-    let prefix = prefix.min(payload.len()).min(255);
-    let f = tx.encrypt(stream, payload, prefix).expect("encrypt");
-    let r = rx.decrypt(&f, s.now);
-    let same = sa.epoch == sb.epoch && sa.frame_secret.expose() == sb.frame_secret.expose();
-    if same {
-        let d = r.unwrap_or_else(|e| panic!("{to} cannot read {from}'s frame: {e}"));
-        assert_eq!(d.plaintext, payload);
-        assert_eq!(d.sender, a.own_leaf());
-    } else {
-        assert!(
-            r.is_err(),
-            "{to} (epoch {}) read a frame of {from} (epoch {}) under other keys",
-            sb.epoch,
-            sa.epoch
-        );
-    }
-}
-
-/// Whether the meeting has healed, or why not.
-fn healed(s: &S, honest: bool) -> Result<(), String> {
-    let active = s.active();
-    let Some(l) = s.leader() else {
-        if honest && !active.is_empty() {
-            return Err(format!(
-                "honest relay, active {active:?} but no single leader"
-            ));
-        }
-        return Ok(());
-    };
-    let lm = &s.participants[l];
-    let lcode = lm
-        .security_code()
-        .ok_or(format!("leader {l} has no keys"))?;
-    let lfp = lm.identity().fingerprint_string();
-    for id in &active {
-        let m = &s.participants[*id];
-        let follows = followed_leader(m).as_deref() == Some(lfp.as_str());
-        if !follows {
-            if honest {
-                return Err(format!("honest relay, but {id} follows another leader"));
-            }
-            continue;
-        }
-        if m.epoch() != lm.epoch() || m.security_code().as_deref() != Some(lcode.as_str()) {
-            return Err(format!(
-                "{id} at epoch {} (keys {}) disagrees with leader {l} at epoch {}",
-                m.epoch(),
-                m.has_keys(),
-                lm.epoch()
-            ));
-        }
-    }
-    Ok(())
+thread_local! {
+    /// Participants built once per process (identities, HPKE keys, announcements).
+    static CACHE: std::cell::RefCell<Joiners> = Default::default();
 }
 
 fn run(input: Input) {
@@ -253,7 +121,7 @@ fn run(input: Input) {
         MeetingConfig::default(),
         ChaCha20Rng::seed_from_u64(input.seed),
     );
-    s.create("p0").expect("create");
+    CACHE.with(|c| c.borrow_mut().create(&mut s, "p0"));
     let mut next = 1;
     let mut honest = true;
     let mut spent = 0u64;
@@ -276,7 +144,15 @@ fn run(input: Input) {
                 if s.participants.len() < MAX_PARTICIPANTS {
                     let id = format!("p{next}");
                     next += 1;
-                    s.join(&id).expect("join");
+                    CACHE.with(|c| c.borrow_mut().join(&mut s, &id));
+                }
+            }
+            Op::RelayJoin => {
+                if s.participants.len() < MAX_PARTICIPANTS {
+                    honest = false;
+                    let id = format!("relay{next}");
+                    next += 1;
+                    CACHE.with(|c| c.borrow_mut().join(&mut s, &id));
                 }
             }
             Op::Leave(i) => {
@@ -468,6 +344,7 @@ fn run(input: Input) {
         check_always(&s);
         record(&s, &mut held);
         observe(&s, &mut ledger);
+        check_heap(&s);
     }
 
     // Heal: the relay turns honest, time passes.
@@ -569,30 +446,22 @@ fn observe(s: &S, ledger: &mut Ledger) {
     }
 }
 
-/// An unsigned commit envelope for `epoch` (the relay cannot sign).
-fn far_future_commit(epoch: u64) -> Vec<u8> {
-    let c = pb::Commit {
-        version: 1,
-        suite: 1,
-        meeting_id: common::MEETING_ID.to_vec(),
-        epoch,
-        prev_transcript_hash: vec![0; 32],
-        leader_leaf: 0,
-        reason: pb::CommitReason::Rotation as i32,
-        leaf_count: 1,
-        updates_root: vec![0; 32],
-        ..Default::default()
-    };
-    encode(&pb::Envelope {
-        body: Some(Body::Commit(pb::CommitBundle {
-            commit: Some(pb::SignedMessage {
-                content: encode(&c),
-                signature: vec![0; 64],
-            }),
-            updates: vec![],
-            proof: vec![],
-        })),
-    })
+/// Most heap one participant may hold (`spec/README.md`, "Unverified input a participant
+/// holds": 16 MiB kept), measured through the counting allocator.
+const MAX_HELD_BYTES: usize = 16 * 1024 * 1024;
+
+/// Checks the heap every participant holds against [`MAX_HELD_BYTES`].
+fn check_heap(s: &S) {
+    for (id, m) in &s.participants {
+        let held = heap::held_by(m);
+        assert!(
+            held <= MAX_HELD_BYTES,
+            "{id} holds {held} heap bytes (bound {MAX_HELD_BYTES})"
+        );
+    }
 }
+
+#[global_allocator]
+static ALLOCATOR: heap::Counting = heap::Counting;
 
 fuzz_target!(|input: Input| run(input));

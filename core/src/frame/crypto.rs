@@ -21,6 +21,9 @@ use crate::Secret;
 use crate::protocol::limits::MAX_TREE_LEAVES;
 use crate::schedule::{SenderKeys, frame_nonce};
 
+#[cfg(fuzzing)]
+mod snapshot;
+
 /// Configuration of a [`FrameCrypto`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameConfig {
@@ -307,7 +310,7 @@ pub struct FrameCrypto<B: AeadBackend = DefaultBackend> {
 
 /// The send floor (FR-SEND): the newest epoch sealed under and which install of it; guarded by
 /// the install lock. Also hands out install ids.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 struct SendFloor {
     /// `(epoch number, install id)` of the newest epoch object that started sealing.
     sealed: Option<(u64, u64)>,

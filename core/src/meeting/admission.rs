@@ -134,6 +134,7 @@ pub(crate) fn check_policy(policy: &AdmissionPolicy) -> Result<(), MeetingError>
     Ok(())
 }
 
+#[derive(Clone)]
 struct JoinRequest {
     ann: ValidAnnouncement,
     received: Duration,
@@ -147,7 +148,7 @@ struct SentHeartbeat {
 }
 
 /// The admission state of one participant.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Admission {
     /// Identity pins and durable refusals (every participant keeps them).
     pub pins: PinTable,

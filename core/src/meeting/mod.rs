@@ -71,6 +71,10 @@ use state::{LeaderState, MemberState, Phase, Role};
 use wire::parse_announcement;
 
 /// One participant's view of one meeting.
+///
+/// Not `Clone` in normal builds: two copies of one participant would sign diverging commits and
+/// heartbeats under one identity. Fuzz builds (`cfg(fuzzing)`) clone prepared meetings.
+#[cfg_attr(fuzzing, derive(Clone))]
 pub struct Meeting {
     config: MeetingConfig,
     meeting_id: Vec<u8>,

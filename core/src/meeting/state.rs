@@ -8,13 +8,14 @@ use conclave_protocol::v1::SignedMessage;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) enum Phase {
     Joining,
     Active,
     Ended,
 }
 
+#[derive(Clone)]
 pub(super) struct LeaderState {
     pub(super) tree: Option<LeaderTree>,
     pub(super) pending_adds: Vec<ValidAnnouncement>,
@@ -83,6 +84,7 @@ impl LeaderState {
     }
 }
 
+#[derive(Clone)]
 pub(super) struct MemberState {
     pub(super) path: Option<MemberPath>,
     pub(super) last_heartbeat: Duration,
@@ -139,6 +141,7 @@ impl MemberState {
     }
 }
 
+#[derive(Clone)]
 pub(super) enum Role {
     Leader(Box<LeaderState>),
     Member(Box<MemberState>),

@@ -5,6 +5,9 @@
 //!   ledger makes every participant that may send seal a frame at each observation and records
 //!   `(frame secret, sender, stream, counter)`, identifying the key by trial decryption against
 //!   every frame secret it has seen for that epoch number (on any branch).
+//! - **One growing branch** (STB-2): after a fork (two epoch states made by leaders on top of
+//!   one state), at most one of the branches makes a further epoch. Lineage is taken from
+//!   leaders only: a leader that moves from `(e, t)` to `(e + 1, t')` made `t'` on top of `t`.
 //! - **Durable removal**: once a majority of the members present has processed a removal made
 //!   in epoch `E` (section 12.6 of `spec/state-machine.md`: the removal is stable), the removed
 //!   member never again holds a new epoch state numbered above `E`, on any branch, until it
@@ -53,6 +56,10 @@ pub struct Ledger {
     /// Stably removed participants: the removal's epoch and the states they held before.
     removed: BTreeMap<String, (u64, BTreeSet<EpochState>)>,
     events_seen: usize,
+    /// Each participant's epoch state at the previous observation.
+    last: BTreeMap<String, EpochState>,
+    /// Epoch states a leader made on top of another (its previous state): parent -> children.
+    children: BTreeMap<EpochState, BTreeSet<EpochState>>,
     /// Frames sealed and identified.
     pub frames_sealed: u64,
     /// Every invariant violation found, described.
@@ -129,9 +136,43 @@ impl Ledger {
                 ));
             }
             self.held.entry(id.clone()).or_default().insert(state);
+            let before = self.last.insert(id.clone(), state);
+            if m.is_leader()
+                && let Some(parent) = before
+                && parent.0.checked_add(1) == Some(state.0)
+            {
+                self.made(parent, state);
+            }
             let known = self.secrets.entry(s.epoch).or_default();
             if !known.iter().any(|k| k == &s.frame_secret) && known.len() < MAX_SECRETS_PER_EPOCH {
                 known.push(s.frame_secret.clone());
+            }
+        }
+    }
+
+    /// Records that a leader made `child` on top of `parent`; two branches that each made a
+    /// further epoch after a fork are a violation (STB-2: a cut-off leader makes at most one
+    /// commit, which never becomes stable, so only one branch keeps creating epochs).
+    fn made(&mut self, parent: EpochState, child: EpochState) {
+        self.children.entry(parent).or_default().insert(child);
+        let grandparents: Vec<EpochState> = self
+            .children
+            .iter()
+            .filter(|(_, kids)| kids.contains(&parent))
+            .map(|(gp, _)| *gp)
+            .collect();
+        for gp in grandparents {
+            let growing = self.children.get(&gp).map_or(0, |kids| {
+                kids.iter()
+                    .filter(|k| self.children.get(*k).is_some_and(|c| !c.is_empty()))
+                    .count()
+            });
+            if growing > 1 {
+                self.violations.push(format!(
+                    "two branches created epochs after epoch {}: {growing} children of one \
+                     epoch state made further epochs",
+                    gp.0
+                ));
             }
         }
     }

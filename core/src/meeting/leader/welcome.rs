@@ -17,6 +17,7 @@ use std::sync::Arc;
 /// One Welcome to seal and sign: the HPKE seal of a member's path keys (the one O(N) public-key
 /// cost of a failover). Produced by [`Meeting::poll_seal_job`]; holds secret path keys (zeroized
 /// on drop) and never prints them.
+#[cfg_attr(fuzzing, derive(Clone))]
 pub struct SealJob {
     recipient: String,
     suite: CipherSuite,
