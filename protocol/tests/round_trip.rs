@@ -180,6 +180,7 @@ fn member_messages() -> (pb::Leave, pb::ResyncRequest, pb::LivenessNonce) {
         meeting_id: vec![1; 16],
         epoch: 7,
         leaf: 3,
+        transcript_hash: vec![5; 32],
         ..Default::default()
     };
     let resync = pb::ResyncRequest {

@@ -111,6 +111,7 @@ impl Meeting {
             epoch: self.epoch,
             leaf: self.own_leaf,
             voted,
+            transcript_hash: self.transcript_hash.to_vec(),
         };
         let signed = wire::sign(&self.identity, labels::LEAVE, encode(&leave));
         let envelope = wire::envelope(Body::Leave(signed));
@@ -141,6 +142,7 @@ impl Meeting {
             epoch: self.epoch,
             leaf: self.own_leaf,
             voted: matches!(&self.role, Role::Member(m) if !m.voted_out.is_empty()),
+            transcript_hash: self.transcript_hash.to_vec(),
         };
         let signed = wire::sign(&self.identity, labels::LEAVE, encode(&leave));
         self.push_transmit(Destination::Leader, wire::envelope(Body::Leave(signed)));

@@ -25,6 +25,7 @@ impl Meeting {
         let leave: pb::Leave = wire::decode_content(MessageKind::Leave, &signed)?;
         wire::check_version("leave", leave.version)?;
         wire::check_meeting("leave", &leave.meeting_id, &self.meeting_id)?;
+        let th = wire::hash32("leave", "transcript_hash", &leave.transcript_hash)?;
         let admitted = self.verify_member(leave.leaf, labels::LEAVE, &signed, "leave")?;
         // LEA-1: a Leave from an earlier membership of the same identity is a replay.
         if leave.epoch < admitted || leave.epoch > self.epoch {
@@ -38,12 +39,15 @@ impl Meeting {
             return Ok(());
         }
         let delay = self.config.commit_delay;
+        // STB-1: only a Leave of our exact epoch state acknowledges it (a Leave from another
+        // branch's epoch of the same number must not make our epoch stable).
+        let same_state = leave.epoch == self.epoch && bool::from(th.ct_eq(&self.transcript_hash));
         if let Role::Leader(l) = &mut self.role {
             l.pending_removes.insert(leave.leaf, RemovalReason::Left);
             l.commit_due.get_or_insert(now + delay);
             // STB-1: a member that leaves without having voted in its epoch never votes again:
             // its Leave acknowledges our epoch and every later one.
-            if !leave.voted && leave.epoch == l.stability.epoch {
+            if !leave.voted && same_state && leave.epoch == l.stability.epoch {
                 l.left.insert((leave.leaf, admitted));
                 l.stability.ack(leave.leaf, admitted, l.stability.epoch);
             }

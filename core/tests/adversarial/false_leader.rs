@@ -119,6 +119,7 @@ fn fake_leave_of_the_leader_is_rejected_or_ignored() {
         epoch: before["alice"].epoch,
         leaf: 0,
         voted: false,
+        transcript_hash: w.s.participants["alice"].transcript_hash().to_vec(),
     };
     let forged = envelope(Body::Leave(sign(&mallory, labels::LEAVE, encode(&leave))));
     assert_rejected(

@@ -592,6 +592,7 @@ fn build() -> World {
         epoch: 3,
         leaf: 2,
         voted: false,
+        transcript_hash: th.to_vec(),
     };
     let signed_leave = sign(&erin, labels::LEAVE, encode(&leave));
     let resync = ResyncRequest {

@@ -80,6 +80,7 @@ impl Inputs<'_> {
             epoch: 3,
             leaf: 1,
             voted: false,
+            transcript_hash: self.inp.bob_liveness.transcript_hash.clone(),
         }
     }
 

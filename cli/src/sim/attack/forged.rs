@@ -147,6 +147,7 @@ impl Attack for FalseLeaderLeft {
             epoch: m.epoch(),
             leaf: m.own_leaf(),
             voted: false,
+            transcript_hash: m.transcript_hash().to_vec(),
         };
         let relay_key = IdentityKey::generate(r.engine_rng());
         let forged = forge::envelope(Body::Leave(forge::sign(
