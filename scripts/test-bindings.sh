@@ -56,9 +56,12 @@ if ! "$VENV/bin/python" -c 'import pytest' 2>/dev/null; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check 'pytest>=8,<10'
 fi
-# The generated module next to the library it loads.
-PYDIR=$OUT/python
-cp "$LIB" "$PYDIR/"
+# The package as the wheel lays it out: our conclave/ (wrapper, py.typed) with the generated
+# module and the library it loads inside.
+PYDIR=$OUT/python-pkg
+rm -rf "$PYDIR" && mkdir -p "$PYDIR"
+cp -r bindings/python/python/conclave "$PYDIR/"
+cp "$OUT/python/conclave.py" "$LIB" "$PYDIR/conclave/"
 CONCLAVE_PY_DIR=$PYDIR "$VENV/bin/python" -m pytest -q -p no:cacheprovider bindings/python/tests
 elapsed "$t"
 
