@@ -127,6 +127,12 @@ elapsed "$t"
 t=$(date +%s)
 step "Swift: compile a C check against conclaveFFI.h and the library"
 SW=$OUT/swift
+# The committed Swift API must be what this library generates (regenerate: copy
+# $SW/Conclave.swift to bindings/swift/Sources/Conclave/).
+if ! cmp -s "$SW/Conclave.swift" bindings/swift/Sources/Conclave/Conclave.swift; then
+    echo "bindings/swift/Sources/Conclave/Conclave.swift is stale: cp $SW/Conclave.swift bindings/swift/Sources/Conclave/" >&2
+    exit 1
+fi
 bindings/swift/check/extract_checksums.sh "$SW/Conclave.swift" >"$SW/checksums.inc"
 CC=${CC:-cc}
 "$CC" -std=c11 -Wall -Wextra -Werror -D_Nullable= -D_Nonnull= -I"$SW" \
