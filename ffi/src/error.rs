@@ -133,6 +133,24 @@ pub(crate) enum Origin {
 }
 
 impl ConclaveError {
+    /// The variant's name, for logs.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Self::Decode { .. } => "Decode",
+            Self::Rejected { .. } => "Rejected",
+            Self::Tampered { .. } => "Tampered",
+            Self::Replayed { .. } => "Replayed",
+            Self::UnknownEpoch { .. } => "UnknownEpoch",
+            Self::TooOld { .. } => "TooOld",
+            Self::NoKeys { .. } => "NoKeys",
+            Self::NotInMeeting => "NotInMeeting",
+            Self::NotLeader { .. } => "NotLeader",
+            Self::UnknownParticipant { .. } => "UnknownParticipant",
+            Self::InvalidArgument { .. } => "InvalidArgument",
+            Self::Internal { .. } => "Internal",
+        }
+    }
+
     /// Maps an engine error. `Invalid` is the caller's fault for local calls and a rejection of
     /// the peer's message otherwise.
     pub(crate) fn from_meeting(e: MeetingError, origin: Origin) -> Self {

@@ -44,6 +44,7 @@ pub use admission::{AdmissionPolicy, JoinRefusal};
 pub use error::ConclaveError;
 pub use frame::{DecryptedFrame, FrameCrypto, SenderDiagnostics};
 pub use identity::Identity;
+pub use log::{LogLevel, LogRecord, Logger, set_logger};
 pub use media::{MediaCodec, media_is_keyframe};
 pub use meeting::{
     CipherSuite, Destination, Meeting, MeetingEvent, MeetingOptions, Participant, RemovalReason,

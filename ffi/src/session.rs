@@ -266,14 +266,19 @@ impl MeetingSession {
                             Some(participant_id) => Recipient::Participant {
                                 participant_id: participant_id.clone(),
                             },
-                            None => Recipient::All,
+                            None => {
+                                log::leader_unknown(m.participant_id());
+                                Recipient::All
+                            }
                         }
                     }
                 };
                 out.push(Output::Send(to, t.payload));
             }
             while let Some(e) = m.poll_event() {
-                out.push(Output::Event(e.into()));
+                let e = MeetingEvent::from(e);
+                log::event(m.participant_id(), &e);
+                out.push(Output::Event(e));
             }
             self.lock_outbox().items.extend(out);
         }

@@ -74,3 +74,30 @@ def test_version_and_py_typed():
     assert conclave.__version__ == conclave.library_version()
     assert conclave.__version__.count(".") == 2
     assert os.path.exists(os.path.join(os.path.dirname(conclave.__file__), "py.typed"))
+
+
+def test_logs_reach_python_logging_keyed_by_participant(caplog):
+    caplog.set_level("DEBUG", logger="conclave")
+    conclave.use_python_logging(level=conclave.LogLevel.DEBUG)
+    try:
+        sent = []
+
+        class Net(conclave.Transport):
+            def send(self, to, payload):
+                sent.append(to)
+
+        class Quiet(conclave.Listener):
+            def on_event(self, event):
+                pass
+
+        s = conclave.MeetingSession.join(MEETING_ID, "logbob", conclave.Identity.generate(),
+                                         Net(), Quiet(), 0)
+        s.tick(0)
+        with pytest.raises(conclave.ConclaveError.Decode):
+            s.receive(b"not a message", 1)
+    finally:
+        conclave.set_logger(None, conclave.LogLevel.ERROR)
+    assert sent == [conclave.Recipient.ALL]  # the leader is not known while joining
+    mine = [r for r in caplog.records if getattr(r, "participant_id", None) == "logbob"]
+    assert any("refused (Decode)" in r.getMessage() and r.levelname == "WARNING" for r in mine)
+    assert any("sent to all" in r.getMessage() for r in mine)

@@ -13,7 +13,34 @@ _make_pythonic(_generated)
 
 from .aio import AsyncMeetingSession  # noqa: E402 (needs the patched classes)
 
+import logging as _logging  # noqa: E402
+
+_PY_LEVELS = {
+    LogLevel.ERROR: _logging.ERROR,  # noqa: F405
+    LogLevel.WARN: _logging.WARNING,  # noqa: F405
+    LogLevel.INFO: _logging.INFO,  # noqa: F405
+    LogLevel.DEBUG: _logging.DEBUG,  # noqa: F405
+    LogLevel.TRACE: _logging.DEBUG,  # noqa: F405
+}
+
+
+class _PythonLogger(Logger):  # noqa: F405
+    def __init__(self, logger: _logging.Logger):
+        self._logger = logger
+
+    def log(self, record):
+        self._logger.log(_PY_LEVELS[record.level], "%s: %s", record.participant_id or "-",
+                         record.message, extra={"participant_id": record.participant_id})
+
+
+def use_python_logging(logger: "_logging.Logger | None" = None,
+                       level: "LogLevel" = LogLevel.INFO) -> None:  # noqa: F405
+    """Forwards the library's log records at ``level`` or above to ``logger`` (default
+    ``logging.getLogger("conclave")``), keyed by participant id (``record.participant_id``)."""
+    set_logger(_PythonLogger(logger or _logging.getLogger("conclave")), level)  # noqa: F405
+
+
 __version__: str = _generated.library_version()
 """The version of the bindings (the Rust library's package version)."""
 
-__all__ = [*_generated_all, "AsyncMeetingSession", "__version__"]
+__all__ = [*_generated_all, "AsyncMeetingSession", "use_python_logging", "__version__"]
