@@ -119,7 +119,13 @@ JVM=(java -Djna.library.path="$(dirname "$LIB")")
 "${JVM[@]}" -cp "$JAR:$JNA" org.conclave.test.ConclaveTestKt
 "${JVM[@]}" -cp "$JAVA_CLASSES:$JAR:$JNA" org.conclave.test.JavaCaller
 echo "    README example:"
-"${JVM[@]}" -cp "$JAR:$JNA" ReadmeKt | sed 's/^/      /'
+"${JVM[@]}" -cp "$JAR:$JNA" ReadmeKt >"$OUT/readme-kotlin.out"
+sed 's/^/      /' "$OUT/readme-kotlin.out"
+grep -q '^rejected: frame from sender' "$OUT/readme-kotlin.out"
+if grep -q 'refused' "$OUT/readme-kotlin.out"; then
+    echo "the README's Kotlin example had a message refused" >&2
+    exit 1
+fi
 elapsed "$t"
 
 # ----- Swift (C ABI check) -----

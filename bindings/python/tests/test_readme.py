@@ -29,3 +29,4 @@ def test_readme_example_runs_verbatim():
     assert "compare out of band:" in out.stdout
     assert "rejected: frame from sender" in out.stdout, out.stdout
     assert "DecryptedFrame(sender=" in out.stdout
+    assert "refused" not in out.stdout, out.stdout  # no message of the example is refused
