@@ -29,6 +29,7 @@ uniffi::setup_scaffolding!("conclave");
 
 mod admission;
 mod error;
+mod event;
 mod frame;
 mod identity;
 mod log;

@@ -4724,7 +4724,7 @@ public enum MeetingEvent: Equatable, Hashable {
      */
     case suiteChanged(
         /**
-         * The suite's wire id ([`cipher_suite_id`]: 1 P-256, 2 X-Wing).
+         * The suite's wire id ([`crate::cipher_suite_id`]: 1 P-256, 2 X-Wing).
          */suiteId: Int32, 
         /**
          * The suite, when this build implements it (always, for suites a meeting negotiated).
@@ -4746,7 +4746,7 @@ public enum MeetingEvent: Equatable, Hashable {
     )
     /**
      * Leader with manual admission: a participant asks to join. Answer with
-     * [`Meeting::admit`] or [`Meeting::deny`] (within 120 s).
+     * [`crate::Meeting::admit`] or [`crate::Meeting::deny`] (within 120 s).
      */
     case joinRequested(
         /**
@@ -5720,7 +5720,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_conclave_ffi_checksum_method_meeting_participants() != 60412) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_conclave_ffi_checksum_method_meeting_poll_events() != 49801) {
+    if (uniffi_conclave_ffi_checksum_method_meeting_poll_events() != 41480) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_conclave_ffi_checksum_method_meeting_poll_timeout_ms() != 51458) {
@@ -5741,7 +5741,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_conclave_ffi_checksum_method_meeting_send_epoch() != 13840) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_conclave_ffi_checksum_method_listener_on_event() != 16283) {
+    if (uniffi_conclave_ffi_checksum_method_listener_on_event() != 43931) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_conclave_ffi_checksum_method_meetingsession_admit() != 7800) {
