@@ -4,11 +4,14 @@ The generated uniffi module (``conclave.conclave``) is re-exported here, made sa
 (``_pythonic``), plus an asyncio driver (``AsyncMeetingSession``, in ``conclave.aio``).
 """
 
-from . import conclave as _generated
+try:  # wheel built by maturin: conclave/conclave/conclave.py (with the library beside it)
+    from .conclave import conclave as _generated
+except ImportError:  # scripts/test-bindings.sh: conclave/conclave.py
+    from . import conclave as _generated
 from ._pythonic import make_pythonic as _make_pythonic
-from .conclave import *  # noqa: F401,F403 (the public API of the bindings)
-from .conclave import __all__ as _generated_all
 
+_generated_all = list(_generated.__all__)
+globals().update({name: getattr(_generated, name) for name in _generated_all})
 _make_pythonic(_generated)
 
 from .aio import AsyncMeetingSession  # noqa: E402 (needs the patched classes)

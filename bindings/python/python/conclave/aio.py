@@ -17,7 +17,7 @@ import inspect
 import threading
 import typing
 
-from . import conclave as _c
+from . import _generated as _c  # the generated module (set by __init__)
 
 Send = typing.Callable[[_c.Recipient, bytes], typing.Optional[typing.Awaitable[None]]]
 
