@@ -56,9 +56,12 @@ if ! "$VENV/bin/python" -c 'import pytest' 2>/dev/null; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check 'pytest>=8,<10'
 fi
-# The generated module next to the library it loads.
-PYDIR=$OUT/python
-cp "$LIB" "$PYDIR/"
+# The package as the wheel lays it out: our conclave/ (wrapper, py.typed) with the generated
+# module and the library it loads inside.
+PYDIR=$OUT/python-pkg
+rm -rf "$PYDIR" && mkdir -p "$PYDIR"
+cp -r bindings/python/python/conclave "$PYDIR/"
+cp "$OUT/python/conclave.py" "$LIB" "$PYDIR/conclave/"
 CONCLAVE_PY_DIR=$PYDIR "$VENV/bin/python" -m pytest -q -p no:cacheprovider bindings/python/tests
 elapsed "$t"
 
@@ -82,16 +85,47 @@ if [ -z "$JNA" ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libjna-java >/dev/null
     JNA=$(find_jna)
 fi
-KT_SOURCES=("$OUT/kotlin/org/conclave/conclave.kt" bindings/kotlin/src/test/kotlin/org/conclave/test/ConclaveTest.kt)
+# The README's Kotlin example, verbatim, as its own file (class ReadmeKt).
+README_KT=$OUT/kotlin-readme/Readme.kt
+mkdir -p "$(dirname "$README_KT")"
+awk '/^```kotlin$/ {on=1; next} /^```$/ {on=0} on' bindings/kotlin/README.md >"$README_KT.new"
+grep -q 'fun main' "$README_KT.new" || { echo "no Kotlin example in bindings/kotlin/README.md" >&2; exit 1; }
+cmp -s "$README_KT.new" "$README_KT" || mv "$README_KT.new" "$README_KT"
+rm -f "$README_KT.new"
+KT_SOURCES=("$OUT/kotlin/org/conclave/conclave.kt" bindings/kotlin/src/main/kotlin/org/conclave/*.kt
+    bindings/kotlin/src/test/kotlin/org/conclave/test/ConclaveTest.kt "$README_KT")
+KT_CLASSPATH=$JNA
+# The coroutines wrappers (Flow) compile only against kotlinx-coroutines >= 1.4, which no
+# registry reachable here ships; give its jar to compile them too.
+if [ -n "${CONCLAVE_KOTLINX_COROUTINES_JAR:-}" ]; then
+    KT_SOURCES+=(bindings/kotlin/src/coroutines/kotlin/org/conclave/coroutines/*.kt)
+    KT_CLASSPATH=$KT_CLASSPATH:$CONCLAVE_KOTLINX_COROUTINES_JAR
+else
+    echo "    (coroutines Flow wrapper not compiled: set CONCLAVE_KOTLINX_COROUTINES_JAR)"
+fi
+JAVA_TEST=bindings/kotlin/src/test/java/org/conclave/test/JavaCaller.java
 JAR=$OUT/kotlin-test.jar
-# Recompile only when the generated bindings or the test changed (kotlinc takes 10-20 s).
-stamp=$(cat "${KT_SOURCES[@]}" | sha256sum | cut -d' ' -f1)
+JAVA_CLASSES=$OUT/java-classes
+# Recompile only when the generated bindings or the tests changed (kotlinc takes 10-20 s).
+stamp=$(cat "${KT_SOURCES[@]}" "$JAVA_TEST" | sha256sum | cut -d' ' -f1)
 if [ ! -f "$JAR" ] || [ "$(cat "$JAR.sha256" 2>/dev/null)" != "$stamp" ]; then
-    rm -f "$JAR"
-    "$KOTLINC" -Werror -include-runtime -d "$JAR" -classpath "$JNA" "${KT_SOURCES[@]}"
+    rm -rf "$JAR" "$JAVA_CLASSES"
+    "$KOTLINC" -Werror -include-runtime -d "$JAR" -classpath "$KT_CLASSPATH" "${KT_SOURCES[@]}"
+    # A Java caller, compiled against the jar: the API is callable from Java.
+    javac -Werror -d "$JAVA_CLASSES" -cp "$JAR:$JNA" "$JAVA_TEST"
     echo "$stamp" >"$JAR.sha256"
 fi
-java -Djna.library.path="$(dirname "$LIB")" -cp "$JAR:$JNA" org.conclave.test.ConclaveTestKt
+JVM=(java -Djna.library.path="$(dirname "$LIB")")
+"${JVM[@]}" -cp "$JAR:$JNA" org.conclave.test.ConclaveTestKt
+"${JVM[@]}" -cp "$JAVA_CLASSES:$JAR:$JNA" org.conclave.test.JavaCaller
+echo "    README example:"
+"${JVM[@]}" -cp "$JAR:$JNA" ReadmeKt >"$OUT/readme-kotlin.out"
+sed 's/^/      /' "$OUT/readme-kotlin.out"
+grep -q '^rejected: frame from sender' "$OUT/readme-kotlin.out"
+if grep -q 'refused' "$OUT/readme-kotlin.out"; then
+    echo "the README's Kotlin example had a message refused" >&2
+    exit 1
+fi
 elapsed "$t"
 
 # ----- Swift (C ABI check) -----
@@ -99,6 +133,12 @@ elapsed "$t"
 t=$(date +%s)
 step "Swift: compile a C check against conclaveFFI.h and the library"
 SW=$OUT/swift
+# The committed Swift API must be what this library generates (regenerate: copy
+# $SW/Conclave.swift to bindings/swift/Sources/Conclave/).
+if ! cmp -s "$SW/Conclave.swift" bindings/swift/Sources/Conclave/Conclave.swift; then
+    echo "bindings/swift/Sources/Conclave/Conclave.swift is stale: cp $SW/Conclave.swift bindings/swift/Sources/Conclave/" >&2
+    exit 1
+fi
 bindings/swift/check/extract_checksums.sh "$SW/Conclave.swift" >"$SW/checksums.inc"
 CC=${CC:-cc}
 "$CC" -std=c11 -Wall -Wextra -Werror -D_Nullable= -D_Nonnull= -I"$SW" \

@@ -2,7 +2,8 @@
 # Builds the Swift package's binary part on a Mac (not runnable on Linux):
 #   - conclaveFFI.xcframework: libconclave_ffi.a for iOS (arm64), the iOS simulator
 #     (arm64 + x86_64) and macOS (arm64 + x86_64), each with conclaveFFI.h and module.modulemap;
-#   - Sources/Conclave/Conclave.swift: the generated Swift API.
+#   - Sources/Conclave/Conclave.swift: the generated Swift API (committed; the test script checks it);
+#   - conclaveFFI.xcframework.zip and its checksum, written into the root Package.swift.
 #
 # Needs Xcode (xcodebuild, lipo) and rustup. Usage: bindings/swift/build-xcframework.sh
 # Environment: PROFILE (default release), IPHONEOS_DEPLOYMENT_TARGET (default 15.0),
@@ -49,4 +50,13 @@ xcodebuild -create-xcframework \
     -output "$SWIFT_DIR/conclaveFFI.xcframework"
 mkdir -p "$SWIFT_DIR/Sources/Conclave"
 cp "$BUILD/gen/Conclave.swift" "$SWIFT_DIR/Sources/Conclave/Conclave.swift"
+
+# The remote binary target: zip, checksum, and the url + checksum lines of the root Package.swift.
+ZIP=$BUILD/conclaveFFI.xcframework.zip
+(cd "$SWIFT_DIR" && rm -f "$ZIP" && zip -qry "$ZIP" conclaveFFI.xcframework)
+CHECKSUM=$(swift package compute-checksum "$ZIP")
+URL=${CONCLAVE_XCFRAMEWORK_URL:-https://example.invalid/conclave/releases/download/v$(cargo pkgid -p conclave-ffi | sed 's/.*[#@]//')/conclaveFFI.xcframework.zip}
+sed -i '' -e "s|^let xcframeworkURL = .*|let xcframeworkURL = \"$URL\"|" \
+    -e "s|^let xcframeworkChecksum = .*|let xcframeworkChecksum = \"$CHECKSUM\"|" "$ROOT/Package.swift"
 echo "built $SWIFT_DIR/conclaveFFI.xcframework and Sources/Conclave/Conclave.swift"
+echo "upload $ZIP to $URL (Package.swift: checksum $CHECKSUM)"

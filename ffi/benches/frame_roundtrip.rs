@@ -20,7 +20,7 @@ fn two_in_a_meeting() -> (Arc<Meeting>, Arc<Meeting>) {
     let a = Meeting::create(MEETING_ID.to_vec(), "alice".into(), id(), 0, None).expect("create");
     let b = Meeting::join(MEETING_ID.to_vec(), "bob".into(), id(), 0, None).expect("join");
     let parts = [&a, &b];
-    for now in [0u64, 1, 2, 3_000, 3_001, 3_002] {
+    for now in [0i64, 1, 2, 3_000, 3_001, 3_002] {
         for m in parts {
             if m.poll_timeout_ms().is_some_and(|t| t <= now) {
                 m.handle_timeout(now).expect("timers");

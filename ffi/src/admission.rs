@@ -90,17 +90,17 @@ impl Meeting {
     /// Leader: admits `participant_id`: its pending join request (manual admission) joins in the
     /// next commit, and a removal or denial of its identity is lifted so that it can join again.
     /// `UnknownParticipant` if there is neither a request nor a refusal for it.
-    pub fn admit(&self, participant_id: String, now_ms: u64) -> Result<(), ConclaveError> {
+    pub fn admit(&self, participant_id: String, now_ms: i64) -> Result<(), ConclaveError> {
         self.state()?
-            .admit(&participant_id, ms(now_ms))
+            .admit(&participant_id, ms(now_ms)?)
             .map_err(local)
     }
 
     /// Leader: denies the pending join request of `participant_id`; its identity is refused
     /// until [`Meeting::admit`]. `UnknownParticipant` if no request is pending.
-    pub fn deny(&self, participant_id: String, now_ms: u64) -> Result<(), ConclaveError> {
+    pub fn deny(&self, participant_id: String, now_ms: i64) -> Result<(), ConclaveError> {
         self.state()?
-            .deny(&participant_id, ms(now_ms))
+            .deny(&participant_id, ms(now_ms)?)
             .map_err(local)
     }
 

@@ -4,6 +4,8 @@ use conclave_core::CryptoError;
 use conclave_core::frame::FrameError;
 use conclave_core::meeting::MeetingError;
 
+use crate::{out32, out64};
+
 /// Why a call failed. Each variant says what went wrong and, where known, with whom (participant
 /// id, or the frame's sender leaf, stream and epoch). Messages never contain key material.
 ///
@@ -35,42 +37,42 @@ pub enum ConclaveError {
     )]
     Tampered {
         /// The sender leaf the frame claims.
-        sender: u32,
+        sender: i32,
         /// The stream the frame claims.
-        stream: u32,
+        stream: i32,
         /// The epoch the frame's tag maps to.
-        epoch: u64,
+        epoch: i64,
     },
     /// A frame with this counter was already accepted (a replay by the relay or the network).
     #[error("replayed frame from sender {sender} stream {stream} epoch {epoch} counter {counter}")]
     Replayed {
         /// The sender leaf.
-        sender: u32,
+        sender: i32,
         /// The stream.
-        stream: u32,
+        stream: i32,
         /// The epoch.
-        epoch: u64,
+        epoch: i64,
         /// The repeated counter.
-        counter: u64,
+        counter: i64,
     },
     /// A frame is from an epoch whose keys have not arrived yet (its commit is still in flight).
     /// The application may hold the frame briefly and retry.
     #[error("frame is from an epoch not yet installed (tag {tag}, current epoch {current})")]
     UnknownEpoch {
         /// The frame's epoch tag (epoch number modulo 256).
-        tag: u8,
+        tag: i32,
         /// The receiver's current epoch.
-        current: u64,
+        current: i64,
     },
     /// A frame is too old: its epoch's keys were dropped or it is below the replay window.
     #[error("frame from sender {sender} stream {stream} counter {counter} is too old: {reason}")]
     TooOld {
         /// The sender leaf.
-        sender: u32,
+        sender: i32,
         /// The stream.
-        stream: u32,
+        stream: i32,
         /// The frame counter.
-        counter: u64,
+        counter: i64,
         /// Why it is too old.
         reason: String,
     },
@@ -131,6 +133,24 @@ pub(crate) enum Origin {
 }
 
 impl ConclaveError {
+    /// The variant's name, for logs.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Self::Decode { .. } => "Decode",
+            Self::Rejected { .. } => "Rejected",
+            Self::Tampered { .. } => "Tampered",
+            Self::Replayed { .. } => "Replayed",
+            Self::UnknownEpoch { .. } => "UnknownEpoch",
+            Self::TooOld { .. } => "TooOld",
+            Self::NoKeys { .. } => "NoKeys",
+            Self::NotInMeeting => "NotInMeeting",
+            Self::NotLeader { .. } => "NotLeader",
+            Self::UnknownParticipant { .. } => "UnknownParticipant",
+            Self::InvalidArgument { .. } => "InvalidArgument",
+            Self::Internal { .. } => "Internal",
+        }
+    }
+
     /// Maps an engine error. `Invalid` is the caller's fault for local calls and a rejection of
     /// the peer's message otherwise.
     pub(crate) fn from_meeting(e: MeetingError, origin: Origin) -> Self {
@@ -158,18 +178,19 @@ impl ConclaveError {
             FrameError::Malformed { .. } | FrameError::InvalidMedia { .. } => {
                 ConclaveError::Decode { reason }
             }
-            FrameError::UnknownEpoch { tag, current } => {
-                ConclaveError::UnknownEpoch { tag, current }
-            }
+            FrameError::UnknownEpoch { tag, current } => ConclaveError::UnknownEpoch {
+                tag: i32::from(tag),
+                current: out64(current),
+            },
             FrameError::TooOld {
                 sender,
                 stream,
                 counter,
                 cause,
             } => ConclaveError::TooOld {
-                sender,
-                stream,
-                counter,
+                sender: out32(sender),
+                stream: out32(stream),
+                counter: out64(counter),
                 reason: cause.to_string(),
             },
             FrameError::Replayed {
@@ -178,19 +199,19 @@ impl ConclaveError {
                 epoch,
                 counter,
             } => ConclaveError::Replayed {
-                sender,
-                stream,
-                epoch,
-                counter,
+                sender: out32(sender),
+                stream: out32(stream),
+                epoch: out64(epoch),
+                counter: out64(counter),
             },
             FrameError::Tampered {
                 sender,
                 stream,
                 epoch,
             } => ConclaveError::Tampered {
-                sender,
-                stream,
-                epoch,
+                sender: out32(sender),
+                stream: out32(stream),
+                epoch: out64(epoch),
             },
             FrameError::UnknownSender { .. }
             | FrameError::OwnFrame { .. }

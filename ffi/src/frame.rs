@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use conclave_core::frame::FrameCrypto as CoreFrameCrypto;
 
-use crate::{ConclaveError, ms};
+use crate::{ConclaveError, arg32, ms, out32, out64};
 
 /// Encrypts this participant's media frames and decrypts everyone else's
 /// (`spec/frames.md`: ChaCha20-Poly1305 per sender and stream, replay window, authenticated
@@ -23,15 +23,15 @@ pub struct FrameCrypto {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct DecryptedFrame {
     /// The sender's leaf (see [`Participant::leaf`](crate::Participant::leaf)).
-    pub sender: u32,
+    pub sender: i32,
     /// The stream id the sender chose (e.g. 0 audio, 1 video).
-    pub stream: u32,
+    pub stream: i32,
     /// The epoch the frame was sealed in.
-    pub epoch: u64,
+    pub epoch: i64,
     /// The frame counter (per sender, stream and epoch).
-    pub counter: u64,
+    pub counter: i64,
     /// Length of the clear prefix at the start of `plaintext`.
-    pub prefix_len: u32,
+    pub prefix_len: i32,
     /// The plaintext, clear prefix included.
     pub plaintext: Vec<u8>,
 }
@@ -41,23 +41,23 @@ pub struct DecryptedFrame {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct SenderDiagnostics {
     /// The sender's leaf.
-    pub sender: u32,
+    pub sender: i32,
     /// Frames decrypted and accepted.
-    pub decrypted: u64,
+    pub decrypted: i64,
     /// Frames whose tag did not verify.
-    pub tampered: u64,
+    pub tampered: i64,
     /// Frames whose counter was already accepted.
-    pub replayed: u64,
+    pub replayed: i64,
     /// Frames below the replay window or from a dropped epoch.
-    pub too_old: u64,
+    pub too_old: i64,
     /// Frames from an epoch not installed yet, or received without keys.
-    pub unknown_epoch: u64,
+    pub unknown_epoch: i64,
     /// Malformed frames, unknown senders, oversized frames.
-    pub malformed: u64,
+    pub malformed: i64,
     /// Frames carrying our own sender index (echoed by the relay).
-    pub own_frame: u64,
+    pub own_frame: i64,
     /// Frames of a stream over the per-sender stream limit.
-    pub stream_limit: u64,
+    pub stream_limit: i64,
 }
 
 impl FrameCrypto {
@@ -82,15 +82,15 @@ impl FrameCrypto {
     /// exhausted; with `InvalidArgument` when a length is over its limit.
     pub fn encrypt(
         &self,
-        stream: u32,
+        stream: i32,
         plaintext: Vec<u8>,
-        prefix_len: u32,
+        prefix_len: i32,
     ) -> Result<Vec<u8>, ConclaveError> {
         let prefix = usize::try_from(prefix_len).map_err(|_| ConclaveError::InvalidArgument {
-            reason: format!("prefix_len {prefix_len} does not fit this platform"),
+            reason: format!("prefix_len must not be negative (got {prefix_len})"),
         })?;
         self.inner
-            .encrypt(stream, &plaintext, prefix)
+            .encrypt(arg32("stream", stream)?, &plaintext, prefix)
             .map_err(ConclaveError::from_frame)
     }
 
@@ -101,18 +101,18 @@ impl FrameCrypto {
     /// (keys not arrived yet: hold and retry), `Decode` (malformed), `NoKeys` (not in the
     /// meeting) or `Rejected` (own frame echoed, unknown sender). Every failure is also counted in
     /// [`FrameCrypto::diagnostics`].
-    pub fn decrypt(&self, frame: Vec<u8>, now_ms: u64) -> Result<DecryptedFrame, ConclaveError> {
+    pub fn decrypt(&self, frame: Vec<u8>, now_ms: i64) -> Result<DecryptedFrame, ConclaveError> {
         let d = self
             .inner
-            .decrypt(&frame, ms(now_ms))
+            .decrypt(&frame, ms(now_ms)?)
             .map_err(ConclaveError::from_frame)?;
         Ok(DecryptedFrame {
-            sender: d.sender,
-            stream: d.stream,
-            epoch: d.epoch,
-            counter: d.counter,
+            sender: out32(d.sender),
+            stream: out32(d.stream),
+            epoch: out64(d.epoch),
+            counter: out64(d.counter),
             // At most MAX_CLEAR_PREFIX (255).
-            prefix_len: u32::try_from(d.prefix_len).unwrap_or(u32::MAX),
+            prefix_len: i32::try_from(d.prefix_len).unwrap_or(i32::MAX),
             plaintext: d.plaintext,
         })
     }
@@ -124,31 +124,31 @@ impl FrameCrypto {
             .diagnostics()
             .into_iter()
             .map(|s| SenderDiagnostics {
-                sender: s.sender,
-                decrypted: s.decrypted,
-                tampered: s.rejected.tampered,
-                replayed: s.rejected.replayed,
-                too_old: s.rejected.too_old,
-                unknown_epoch: s.rejected.unknown_epoch,
-                malformed: s.rejected.malformed,
-                own_frame: s.rejected.own_frame,
-                stream_limit: s.rejected.stream_limit,
+                sender: out32(s.sender),
+                decrypted: out64(s.decrypted),
+                tampered: out64(s.rejected.tampered),
+                replayed: out64(s.rejected.replayed),
+                too_old: out64(s.rejected.too_old),
+                unknown_epoch: out64(s.rejected.unknown_epoch),
+                malformed: out64(s.rejected.malformed),
+                own_frame: out64(s.rejected.own_frame),
+                stream_limit: out64(s.rejected.stream_limit),
             })
             .collect()
     }
 
     /// The epoch frames are encrypted with now, if any.
-    pub fn send_epoch(&self) -> Option<u64> {
-        self.inner.send_epoch()
+    pub fn send_epoch(&self) -> Option<i64> {
+        self.inner.send_epoch().map(out64)
     }
 
     /// The newest epoch whose keys are installed, if any.
-    pub fn current_epoch(&self) -> Option<u64> {
-        self.inner.current_epoch()
+    pub fn current_epoch(&self) -> Option<i64> {
+        self.inner.current_epoch().map(out64)
     }
 
     /// This participant's sender index (its leaf), once joined.
-    pub fn own_sender(&self) -> Option<u32> {
-        self.inner.own_sender()
+    pub fn own_sender(&self) -> Option<i32> {
+        self.inner.own_sender().map(out32)
     }
 }

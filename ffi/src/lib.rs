@@ -29,11 +29,14 @@ uniffi::setup_scaffolding!("conclave");
 
 mod admission;
 mod error;
+mod event;
 mod frame;
 mod identity;
+mod log;
 mod media;
 mod meeting;
 mod rng;
+mod session;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -42,11 +45,13 @@ pub use admission::{AdmissionPolicy, JoinRefusal};
 pub use error::ConclaveError;
 pub use frame::{DecryptedFrame, FrameCrypto, SenderDiagnostics};
 pub use identity::Identity;
+pub use log::{LogLevel, LogRecord, Logger, set_logger};
 pub use media::{MediaCodec, media_is_keyframe};
 pub use meeting::{
     CipherSuite, Destination, Meeting, MeetingEvent, MeetingOptions, Participant, RemovalReason,
     Transmit, cipher_suite_id, default_meeting_options, supported_cipher_suites,
 };
+pub use session::{CallbackError, Listener, MeetingSession, Recipient, Transport};
 
 /// Milliseconds elapsed on the system's monotonic clock since the first call of this function in
 /// this process (the first call returns 0).
@@ -55,10 +60,10 @@ pub use meeting::{
 /// wall-clock changes. Any other monotonic millisecond clock works as well, as long as one meeting
 /// and its frame crypto always get the time from the same clock.
 #[uniffi::export]
-pub fn monotonic_now_ms() -> u64 {
+pub fn monotonic_now_ms() -> i64 {
     static ORIGIN: OnceLock<Instant> = OnceLock::new();
     let origin = ORIGIN.get_or_init(Instant::now);
-    u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+    to_ms(origin.elapsed())
 }
 
 /// The version of this library (the Cargo package version).
@@ -67,12 +72,36 @@ pub fn library_version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
-/// Converts a caller's millisecond timestamp to the engine's `Duration`.
-pub(crate) fn ms(now_ms: u64) -> Duration {
-    Duration::from_millis(now_ms)
+/// Converts a caller's millisecond timestamp to the engine's `Duration`; negative is an
+/// `InvalidArgument`.
+pub(crate) fn ms(now_ms: i64) -> Result<Duration, ConclaveError> {
+    u64::try_from(now_ms)
+        .map(Duration::from_millis)
+        .map_err(|_| ConclaveError::InvalidArgument {
+            reason: format!("a time in milliseconds must not be negative (got {now_ms})"),
+        })
 }
 
-/// Converts a `Duration` to whole milliseconds (saturating).
-pub(crate) fn to_ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+/// Converts a `Duration` to whole milliseconds (saturating at `i64::MAX`).
+pub(crate) fn to_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// An engine counter or epoch as the signed 64-bit integer of the bindings (saturating; epochs
+/// and counters stay far below 2^63).
+pub(crate) fn out64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// An engine index (leaf, stream, suite id, ...) as the signed 32-bit integer of the bindings
+/// (saturating).
+pub(crate) fn out32(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+/// A caller's non-negative 32-bit argument for the engine; negative is an `InvalidArgument`.
+pub(crate) fn arg32(name: &str, v: i32) -> Result<u32, ConclaveError> {
+    u32::try_from(v).map_err(|_| ConclaveError::InvalidArgument {
+        reason: format!("{name} must not be negative (got {v})"),
+    })
 }

@@ -5,7 +5,7 @@ use conclave_core::frame::Codec;
 use conclave_core::frame::codec::is_keyframe;
 
 use crate::frame::{DecryptedFrame, FrameCrypto};
-use crate::{ConclaveError, ms};
+use crate::{ConclaveError, arg32, ms, out32, out64};
 
 /// A codec whose frames [`FrameCrypto::encrypt_media`] understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -52,11 +52,11 @@ impl FrameCrypto {
     pub fn encrypt_media(
         &self,
         codec: MediaCodec,
-        stream: u32,
+        stream: i32,
         frame: Vec<u8>,
     ) -> Result<Vec<u8>, ConclaveError> {
         self.engine()
-            .encrypt_media(codec.into(), stream, &frame)
+            .encrypt_media(codec.into(), arg32("stream", stream)?, &frame)
             .map_err(|e| match e {
                 conclave_core::frame::FrameError::InvalidMedia { .. } => {
                     ConclaveError::InvalidArgument {
@@ -74,18 +74,19 @@ impl FrameCrypto {
         &self,
         codec: MediaCodec,
         frame: Vec<u8>,
-        now_ms: u64,
+        now_ms: i64,
     ) -> Result<DecryptedFrame, ConclaveError> {
         let d = self
             .engine()
-            .decrypt_media(codec.into(), &frame, ms(now_ms))
+            .decrypt_media(codec.into(), &frame, ms(now_ms)?)
             .map_err(ConclaveError::from_frame)?;
         Ok(DecryptedFrame {
-            sender: d.sender,
-            stream: d.stream,
-            epoch: d.epoch,
-            counter: d.counter,
-            prefix_len: u32::try_from(d.prefix_len).unwrap_or(u32::MAX),
+            sender: out32(d.sender),
+            stream: out32(d.stream),
+            epoch: out64(d.epoch),
+            counter: out64(d.counter),
+            // At most MAX_CLEAR_PREFIX (255).
+            prefix_len: i32::try_from(d.prefix_len).unwrap_or(i32::MAX),
             plaintext: d.plaintext,
         })
     }

@@ -5,15 +5,16 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use conclave_core::CipherSuite as CoreCipherSuite;
 use conclave_core::frame::FrameConfig;
 use conclave_core::meeting::{
-    Destination as CoreDestination, Event, Meeting as CoreMeeting, MeetingConfig,
+    Destination as CoreDestination, Meeting as CoreMeeting, MeetingConfig,
     RemovalReason as CoreRemovalReason,
 };
 
-use crate::admission::{AdmissionPolicy, JoinRefusal};
+use crate::admission::AdmissionPolicy;
 use crate::error::Origin;
+pub use crate::event::MeetingEvent;
 use crate::frame::FrameCrypto;
 use crate::rng::os_rng;
-use crate::{ConclaveError, Identity, ms, to_ms};
+use crate::{ConclaveError, Identity, arg32, ms, out32, out64, to_ms};
 
 /// A cipher suite (`spec/suites.md`). Every suite signs with ECDSA P-256 and encrypts frames
 /// with ChaCha20-Poly1305; they differ in how keys are sealed to participants (HPKE KEM).
@@ -47,8 +48,8 @@ impl From<CipherSuite> for CoreCipherSuite {
 /// The wire id of a suite (1 for `P256`, 2 for `XWing`), as carried in
 /// [`MeetingEvent::SuiteChanged`] and [`MeetingEvent::SuiteRefused`].
 #[uniffi::export]
-pub fn cipher_suite_id(suite: CipherSuite) -> u32 {
-    CoreCipherSuite::from(suite).id()
+pub fn cipher_suite_id(suite: CipherSuite) -> i32 {
+    out32(CoreCipherSuite::from(suite).id())
 }
 
 /// Every suite this build implements, strongest first.
@@ -63,31 +64,31 @@ pub fn supported_cipher_suites() -> Vec<CipherSuite> {
 pub struct MeetingOptions {
     /// Largest number of participants (1..=10,000).
     #[uniffi(default = 1000)]
-    pub max_participants: u32,
+    pub max_participants: i32,
     /// Interval between leader heartbeats (ms, > 0).
     #[uniffi(default = 10000)]
-    pub heartbeat_interval_ms: u64,
+    pub heartbeat_interval_ms: i64,
     /// Missed heartbeat intervals before the leader is considered failed (> 0).
     #[uniffi(default = 3)]
-    pub missed_heartbeats_limit: u32,
+    pub missed_heartbeats_limit: i32,
     /// Periodic key rotation interval (ms); `null`/`None`/`nil` disables it.
     #[uniffi(default = Some(300000))]
-    pub rotation_interval_ms: Option<u64>,
+    pub rotation_interval_ms: Option<i64>,
     /// How long to wait for a liveness echo before reporting a stale view (ms).
     #[uniffi(default = 30000)]
-    pub liveness_timeout_ms: u64,
+    pub liveness_timeout_ms: i64,
     /// How long a leader waits to batch changes into one commit (ms).
     #[uniffi(default = 0)]
-    pub commit_delay_ms: u64,
+    pub commit_delay_ms: i64,
     /// Longest time senders keep the previous epoch after a commit (ms).
     #[uniffi(default = 2000)]
-    pub switch_delay_ms: u64,
+    pub switch_delay_ms: i64,
     /// Frame replay window in counters (64..=65,536).
     #[uniffi(default = 1024)]
-    pub replay_window: u32,
+    pub replay_window: i32,
     /// How long the previous epoch's frame keys stay usable after a newer epoch (ms).
     #[uniffi(default = 10000)]
-    pub epoch_grace_ms: u64,
+    pub epoch_grace_ms: i64,
     /// Cipher suites this participant supports and announces; the meeting uses the strongest
     /// suite every member supports. `null`/`None`/`nil`: every suite this build implements
     /// ([`supported_cipher_suites`]).
@@ -108,14 +109,14 @@ pub struct MeetingOptions {
 pub fn default_meeting_options() -> MeetingOptions {
     let c = MeetingConfig::default();
     MeetingOptions {
-        max_participants: u32::try_from(c.max_participants).unwrap_or(u32::MAX),
+        max_participants: i32::try_from(c.max_participants).unwrap_or(i32::MAX),
         heartbeat_interval_ms: to_ms(c.heartbeat_interval),
-        missed_heartbeats_limit: c.missed_heartbeats_limit,
+        missed_heartbeats_limit: out32(c.missed_heartbeats_limit),
         rotation_interval_ms: c.rotation_interval.map(to_ms),
         liveness_timeout_ms: to_ms(c.liveness_timeout),
         commit_delay_ms: to_ms(c.commit_delay),
         switch_delay_ms: to_ms(c.switch_delay),
-        replay_window: c.frames.replay_window,
+        replay_window: out32(c.frames.replay_window),
         epoch_grace_ms: to_ms(c.frames.epoch_grace),
         suites: None,
         require_post_quantum: c.require_post_quantum,
@@ -128,21 +129,28 @@ impl MeetingOptions {
         let max_participants =
             usize::try_from(self.max_participants).map_err(|_| ConclaveError::InvalidArgument {
                 reason: format!(
-                    "max_participants {} does not fit this platform",
+                    "max_participants must not be negative (got {})",
                     self.max_participants
                 ),
             })?;
+        let rotation_interval = match self.rotation_interval_ms {
+            Some(r) => Some(ms(r)?),
+            None => None,
+        };
         Ok(MeetingConfig {
             max_participants,
-            heartbeat_interval: ms(self.heartbeat_interval_ms),
-            missed_heartbeats_limit: self.missed_heartbeats_limit,
-            rotation_interval: self.rotation_interval_ms.map(ms),
-            liveness_timeout: ms(self.liveness_timeout_ms),
-            commit_delay: ms(self.commit_delay_ms),
-            switch_delay: ms(self.switch_delay_ms),
+            heartbeat_interval: ms(self.heartbeat_interval_ms)?,
+            missed_heartbeats_limit: arg32(
+                "missed_heartbeats_limit",
+                self.missed_heartbeats_limit,
+            )?,
+            rotation_interval,
+            liveness_timeout: ms(self.liveness_timeout_ms)?,
+            commit_delay: ms(self.commit_delay_ms)?,
+            switch_delay: ms(self.switch_delay_ms)?,
             frames: FrameConfig {
-                replay_window: self.replay_window,
-                epoch_grace: ms(self.epoch_grace_ms),
+                replay_window: arg32("replay_window", self.replay_window)?,
+                epoch_grace: ms(self.epoch_grace_ms)?,
                 ..FrameConfig::default()
             },
             suites: match &self.suites {
@@ -212,204 +220,15 @@ impl From<CoreRemovalReason> for RemovalReason {
     }
 }
 
-/// Something that happened in the meeting, for the UI and the media pipeline.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
-pub enum MeetingEvent {
-    /// This participant is in the meeting with keys for `epoch`.
-    Joined {
-        /// The epoch joined.
-        epoch: u64,
-        /// Our leaf (our frame sender index).
-        leaf: u32,
-    },
-    /// A participant was added.
-    ParticipantAdded {
-        /// Its id.
-        participant_id: String,
-        /// Its leaf (frame sender index).
-        leaf: u32,
-        /// Its identity fingerprint (8 groups of 5 digits).
-        fingerprint: String,
-    },
-    /// A participant was removed or left.
-    ParticipantRemoved {
-        /// Its id.
-        participant_id: String,
-        /// Why.
-        reason: RemovalReason,
-    },
-    /// A new epoch's keys are installed. Show the new security code.
-    EpochChanged {
-        /// The epoch.
-        epoch: u64,
-        /// Its security code (6 groups of 5 digits) to compare out of band.
-        security_code: String,
-    },
-    /// Frames are now encrypted with `epoch`.
-    SendEpoch {
-        /// The epoch frames are sent with.
-        epoch: u64,
-    },
-    /// The leader changed.
-    LeaderChanged {
-        /// The new leader's id.
-        participant_id: String,
-        /// Its identity fingerprint.
-        fingerprint: String,
-    },
-    /// The meeting was locked or unlocked.
-    LockChanged {
-        /// The new state.
-        locked: bool,
-    },
-    /// Heartbeats from the leader stopped.
-    HeartbeatMissed {
-        /// The leader's id.
-        leader: String,
-        /// How many intervals passed without one.
-        missed: u32,
-    },
-    /// Our keys are missing or stale; a resync request was sent.
-    ResyncNeeded {
-        /// Why.
-        reason: String,
-    },
-    /// Our liveness nonce was not echoed in time: the view we get may be stale.
-    StaleView {
-        /// Milliseconds since our oldest unechoed nonce.
-        since_ms: u64,
-    },
-    /// Stop sending media: the leader is silent or our view may be stale.
-    SendingPaused {
-        /// Why.
-        reason: String,
-    },
-    /// Sending may resume with `epoch`.
-    SendingResumed {
-        /// The epoch to send with.
-        epoch: u64,
-    },
-    /// The meeting now uses another cipher suite (negotiated: the strongest every member
-    /// supports).
-    SuiteChanged {
-        /// The suite's wire id ([`cipher_suite_id`]: 1 P-256, 2 X-Wing).
-        suite_id: u32,
-        /// Whether its key distribution is post-quantum.
-        post_quantum: bool,
-    },
-    /// We require post-quantum key distribution and the meeting uses `suite_id`: we leave.
-    SuiteRefused {
-        /// The refused suite's wire id.
-        suite_id: u32,
-    },
-    /// Leader with manual admission: a participant asks to join. Answer with
-    /// [`Meeting::admit`] or [`Meeting::deny`] (within 120 s).
-    JoinRequested {
-        /// Its id.
-        participant_id: String,
-        /// Its identity fingerprint (8 groups of 5 digits).
-        fingerprint: String,
-        /// The suite's wire id the meeting would use with it (1 means a post-quantum meeting
-        /// would drop to classical key distribution).
-        suite_id: u32,
-    },
-    /// Leader: a join was refused, and why.
-    JoinRefused {
-        /// The id it asked for.
-        participant_id: String,
-        /// Why.
-        reason: JoinRefusal,
-    },
-    /// This participant left or was removed; the meeting object is finished.
-    Ended {
-        /// Why.
-        reason: RemovalReason,
-    },
-}
-
-impl From<Event> for MeetingEvent {
-    fn from(e: Event) -> Self {
-        match e {
-            Event::Joined { epoch, leaf } => Self::Joined { epoch, leaf },
-            Event::ParticipantAdded {
-                participant_id,
-                leaf,
-                fingerprint,
-            } => Self::ParticipantAdded {
-                participant_id,
-                leaf,
-                fingerprint,
-            },
-            Event::ParticipantRemoved {
-                participant_id,
-                reason,
-            } => Self::ParticipantRemoved {
-                participant_id,
-                reason: reason.into(),
-            },
-            Event::EpochChanged {
-                epoch,
-                security_code,
-            } => Self::EpochChanged {
-                epoch,
-                security_code,
-            },
-            Event::SendEpoch { epoch } => Self::SendEpoch { epoch },
-            Event::LeaderChanged {
-                participant_id,
-                fingerprint,
-            } => Self::LeaderChanged {
-                participant_id,
-                fingerprint,
-            },
-            Event::LockChanged { locked } => Self::LockChanged { locked },
-            Event::HeartbeatMissed { leader, missed } => Self::HeartbeatMissed { leader, missed },
-            Event::ResyncNeeded { reason } => Self::ResyncNeeded { reason },
-            Event::StaleView { since } => Self::StaleView {
-                since_ms: to_ms(since),
-            },
-            Event::SendingPaused { reason } => Self::SendingPaused { reason },
-            Event::SendingResumed { epoch } => Self::SendingResumed { epoch },
-            Event::SuiteChanged {
-                suite,
-                post_quantum,
-            } => Self::SuiteChanged {
-                suite_id: suite,
-                post_quantum,
-            },
-            Event::SuiteRefused { suite } => Self::SuiteRefused { suite_id: suite },
-            Event::JoinRequested {
-                participant_id,
-                fingerprint,
-                suite,
-            } => Self::JoinRequested {
-                participant_id,
-                fingerprint,
-                suite_id: suite,
-            },
-            Event::JoinRefused {
-                participant_id,
-                reason,
-            } => Self::JoinRefused {
-                participant_id,
-                reason: reason.into(),
-            },
-            Event::Ended { reason } => Self::Ended {
-                reason: reason.into(),
-            },
-        }
-    }
-}
-
 /// A present participant.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Participant {
     /// Its id.
     pub participant_id: String,
     /// Its leaf: the `sender` of its frames.
-    pub leaf: u32,
+    pub leaf: i32,
     /// The epoch that admitted it.
-    pub admitted_epoch: u64,
+    pub admitted_epoch: i64,
     /// Its identity fingerprint (8 groups of 5 digits).
     pub fingerprint: String,
     /// Whether it is the leader.
@@ -456,7 +275,7 @@ impl Meeting {
 
     /// The engine for reading and draining queues. Reading state left by an earlier internal
     /// panic is harmless, so poisoning is ignored here (and reported by the mutating calls).
-    fn view(&self) -> MutexGuard<'_, CoreMeeting> {
+    pub(crate) fn view(&self) -> MutexGuard<'_, CoreMeeting> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -483,7 +302,7 @@ impl Meeting {
         meeting_id: Vec<u8>,
         participant_id: String,
         identity: Arc<Identity>,
-        now_ms: u64,
+        now_ms: i64,
         options: Option<MeetingOptions>,
     ) -> Result<Arc<Self>, ConclaveError> {
         let config = Self::config(options)?;
@@ -493,7 +312,7 @@ impl Meeting {
             &meeting_id,
             &participant_id,
             identity.key_copy()?,
-            ms(now_ms),
+            ms(now_ms)?,
             &mut rng,
         )
         .map_err(local)?;
@@ -507,7 +326,7 @@ impl Meeting {
         meeting_id: Vec<u8>,
         participant_id: String,
         identity: Arc<Identity>,
-        now_ms: u64,
+        now_ms: i64,
         options: Option<MeetingOptions>,
     ) -> Result<Arc<Self>, ConclaveError> {
         let config = Self::config(options)?;
@@ -517,7 +336,7 @@ impl Meeting {
             &meeting_id,
             &participant_id,
             identity.key_copy()?,
-            ms(now_ms),
+            ms(now_ms)?,
             &mut rng,
         )
         .map_err(local)?;
@@ -527,19 +346,19 @@ impl Meeting {
     /// Handles a message from the relay. A `Rejected`/`Decode` error means the message was
     /// refused (forged, stale, for another meeting, ...) and the meeting is unchanged: log it and
     /// carry on. Then drain [`Meeting::poll_transmit`] and [`Meeting::poll_events`].
-    pub fn handle_message(&self, message: Vec<u8>, now_ms: u64) -> Result<(), ConclaveError> {
+    pub fn handle_message(&self, message: Vec<u8>, now_ms: i64) -> Result<(), ConclaveError> {
         let mut rng = os_rng()?;
         self.state()?
-            .handle_message(&message, ms(now_ms), &mut rng)
+            .handle_message(&message, ms(now_ms)?, &mut rng)
             .map_err(|e| ConclaveError::from_meeting(e, Origin::Remote))
     }
 
     /// Runs the timers due at `now_ms` (heartbeats, batched commits, rotation, liveness,
     /// failover, the send-epoch switch-over).
-    pub fn handle_timeout(&self, now_ms: u64) -> Result<(), ConclaveError> {
+    pub fn handle_timeout(&self, now_ms: i64) -> Result<(), ConclaveError> {
         let mut rng = os_rng()?;
         self.state()?
-            .handle_timeout(ms(now_ms), &mut rng)
+            .handle_timeout(ms(now_ms)?, &mut rng)
             .map_err(local)
     }
 
@@ -567,39 +386,39 @@ impl Meeting {
 
     /// When [`Meeting::handle_timeout`] should next be called (same clock as `now_ms`), or none
     /// once the participant has left.
-    pub fn poll_timeout_ms(&self) -> Option<u64> {
+    pub fn poll_timeout_ms(&self) -> Option<i64> {
         self.view().poll_timeout().map(to_ms)
     }
 
     /// Leaves the meeting: queues a signed leave for the leader (a leader first hands over to its
     /// successor). Frame keys are dropped at once.
-    pub fn leave(&self, now_ms: u64) -> Result<(), ConclaveError> {
+    pub fn leave(&self, now_ms: i64) -> Result<(), ConclaveError> {
         let mut rng = os_rng()?;
-        self.state()?.leave(ms(now_ms), &mut rng).map_err(local)
+        self.state()?.leave(ms(now_ms)?, &mut rng).map_err(local)
     }
 
     /// Leader: removes a participant in the next commit; everyone else gets new keys it does not
     /// have.
-    pub fn remove(&self, participant_id: String, now_ms: u64) -> Result<(), ConclaveError> {
+    pub fn remove(&self, participant_id: String, now_ms: i64) -> Result<(), ConclaveError> {
         self.state()?
-            .remove(&participant_id, ms(now_ms))
+            .remove(&participant_id, ms(now_ms)?)
             .map_err(local)
     }
 
     /// Leader: locks (no new admissions) or unlocks the meeting in the next commit.
-    pub fn lock(&self, locked: bool, now_ms: u64) -> Result<(), ConclaveError> {
-        self.state()?.lock(locked, ms(now_ms)).map_err(local)
+    pub fn lock(&self, locked: bool, now_ms: i64) -> Result<(), ConclaveError> {
+        self.state()?.lock(locked, ms(now_ms)?).map_err(local)
     }
 
     /// Leader: refreshes every key in the next commit.
-    pub fn rotate(&self, now_ms: u64) -> Result<(), ConclaveError> {
-        self.state()?.rotate(ms(now_ms)).map_err(local)
+    pub fn rotate(&self, now_ms: i64) -> Result<(), ConclaveError> {
+        self.state()?.rotate(ms(now_ms)?).map_err(local)
     }
 
     /// Leader: hands leadership to `participant_id`.
-    pub fn hand_over(&self, participant_id: String, now_ms: u64) -> Result<(), ConclaveError> {
+    pub fn hand_over(&self, participant_id: String, now_ms: i64) -> Result<(), ConclaveError> {
         self.state()?
-            .hand_over(&participant_id, ms(now_ms))
+            .hand_over(&participant_id, ms(now_ms)?)
             .map_err(local)
     }
 
@@ -610,13 +429,13 @@ impl Meeting {
     }
 
     /// The current epoch (0 before joining).
-    pub fn epoch(&self) -> u64 {
-        self.view().epoch()
+    pub fn epoch(&self) -> i64 {
+        out64(self.view().epoch())
     }
 
     /// The epoch frames are sent with now.
-    pub fn send_epoch(&self) -> u64 {
-        self.view().send_epoch()
+    pub fn send_epoch(&self) -> i64 {
+        out64(self.view().send_epoch())
     }
 
     /// Present participants, by leaf.
@@ -626,8 +445,8 @@ impl Meeting {
             .into_iter()
             .map(|p| Participant {
                 participant_id: p.participant_id,
-                leaf: p.leaf,
-                admitted_epoch: p.admitted_epoch,
+                leaf: out32(p.leaf),
+                admitted_epoch: out64(p.admitted_epoch),
                 fingerprint: p.fingerprint,
                 is_leader: p.is_leader,
             })
@@ -640,8 +459,8 @@ impl Meeting {
     }
 
     /// Our leaf (frame sender index); meaningful once joined.
-    pub fn own_leaf(&self) -> u32 {
-        self.view().own_leaf()
+    pub fn own_leaf(&self) -> i32 {
+        out32(self.view().own_leaf())
     }
 
     /// Whether we are the leader.
@@ -733,7 +552,7 @@ mod tests {
         .expect("join");
         let parts = [&a, &b];
         // Deliver, run due timers (the leader's commit), then pass the 2 s switch-over.
-        for now in [0u64, 0, 1, 3_000, 3_000, 3_001] {
+        for now in [0i64, 0, 1, 3_000, 3_000, 3_001] {
             for m in parts {
                 if m.poll_timeout_ms().is_some_and(|t| t <= now) {
                     m.handle_timeout(now).expect("timers");

@@ -6,6 +6,10 @@ package org.conclave.test
 import org.conclave.CipherSuite
 import org.conclave.ConclaveException
 import org.conclave.Destination
+import org.conclave.EventQueue
+import org.conclave.Recipient
+import org.conclave.MeetingSession
+import org.conclave.Transport
 import org.conclave.Identity
 import org.conclave.MediaCodec
 import org.conclave.Meeting
@@ -25,7 +29,7 @@ private val MEETING_ID = "kotlin-meeting-0001".toByteArray()
 
 /** Routes messages between meetings; never decrypts anything. */
 class Relay {
-    var clockMs: ULong = 0uL
+    var clockMs: Long = 0L
     val members = linkedMapOf<String, Meeting>()
     val events = mutableMapOf<String, MutableList<MeetingEvent>>()
     val rejections = mutableListOf<Pair<String, ConclaveException>>()
@@ -98,7 +102,7 @@ class Relay {
     }
 
     /** Moves the clock forward, running every timer that falls due on the way. */
-    fun advance(ms: ULong) {
+    fun advance(ms: Long) {
         val end = clockMs + ms
         while (true) {
             val due = members.values.mapNotNull { it.pollTimeoutMs() }.filter { it <= end }
@@ -136,7 +140,7 @@ fun threeInMeeting(): Relay {
     r.join("carol")
     r.pump()
     // Senders move to the newest epoch after the switch-over delay (2 s by default).
-    r.advance(3_000uL)
+    r.advance(3_000L)
     return r
 }
 
@@ -165,12 +169,12 @@ fun testFramesBothWays() {
     val r = threeInMeeting()
     for (sender in listOf("alice", "bob", "carol")) {
         val plaintext = byteArrayOf(0x90.toByte()) + "hello from $sender".toByteArray()
-        val frame = r.members.getValue(sender).frameCrypto().encrypt(1u, plaintext, 1u)
+        val frame = r.members.getValue(sender).frameCrypto().encrypt(1, plaintext, 1)
         for (receiver in listOf("alice", "bob", "carol").filter { it != sender }) {
             val d = r.members.getValue(receiver).frameCrypto().decrypt(frame, r.clockMs)
             check(d.plaintext.contentEquals(plaintext)) { "plaintext $sender -> $receiver" }
             check(d.sender == r.members.getValue(sender).ownLeaf()) { "sender leaf" }
-            check(d.stream == 1u && d.prefixLen == 1u) { "stream/prefix" }
+            check(d.stream == 1 && d.prefixLen == 1) { "stream/prefix" }
         }
     }
 }
@@ -179,15 +183,15 @@ fun testTamperedAndReplayed() {
     val r = threeInMeeting()
     val alice = r.members.getValue("alice").frameCrypto()
     val bob = r.members.getValue("bob").frameCrypto()
-    val frame = alice.encrypt(0u, "audio".toByteArray(), 0u)
+    val frame = alice.encrypt(0, "audio".toByteArray(), 0)
     val bad = frame.copyOf().also { it[it.size - 1] = (it[it.size - 1].toInt() xor 1).toByte() }
     val e = expectThrows<ConclaveException.Tampered> { bob.decrypt(bad, r.clockMs) }
-    check(e.sender == r.members.getValue("alice").ownLeaf() && e.stream == 0u) { "tampered fields: ${e.message}" }
+    check(e.sender == r.members.getValue("alice").ownLeaf() && e.stream == 0) { "tampered fields: ${e.message}" }
     check(e.toString().contains("does not authenticate")) { "message: $e" }
     check(bob.decrypt(frame, r.clockMs).plaintext.contentEquals("audio".toByteArray())) { "genuine frame" }
     expectThrows<ConclaveException.Replayed> { bob.decrypt(frame, r.clockMs) }
     val diag = bob.diagnostics().first { it.sender == r.members.getValue("alice").ownLeaf() }
-    check(diag.decrypted == 1uL && diag.tampered == 1uL && diag.replayed == 1uL) { "diagnostics $diag" }
+    check(diag.decrypted == 1L && diag.tampered == 1L && diag.replayed == 1L) { "diagnostics $diag" }
 }
 
 fun testLeaveRemoveRekey() {
@@ -209,14 +213,14 @@ fun testLeaveRemoveRekey() {
         check(removed.map { it.participantId to it.reason } == listOf("bob" to RemovalReason.LEFT)) { "$pid: $removed" }
         check(ev.any { it is MeetingEvent.EpochChanged }) { "$pid rekeyed" }
     }
-    check(r.members.getValue("alice").epoch() == start + 1uL) { "epoch after leave" }
+    check(r.members.getValue("alice").epoch() == start + 1L) { "epoch after leave" }
     check(codesAgree(r, listOf("alice", "carol")) != before) { "code changed" }
     bob.close()
 
-    r.advance(3_000uL)
-    val frame = r.members.getValue("alice").frameCrypto().encrypt(0u, "after".toByteArray(), 0u)
+    r.advance(3_000L)
+    val frame = r.members.getValue("alice").frameCrypto().encrypt(0, "after".toByteArray(), 0)
     val d = r.members.getValue("carol").frameCrypto().decrypt(frame, r.clockMs)
-    check(d.epoch == start + 1uL) { "new epoch frame" }
+    check(d.epoch == start + 1L) { "new epoch frame" }
     expectThrows<ConclaveException.NoKeys> { bobFc.decrypt(frame, r.clockMs) }
 
     expectThrows<ConclaveException.NotLeader> { r.members.getValue("carol").remove("alice", r.clockMs) }
@@ -227,8 +231,8 @@ fun testLeaveRemoveRekey() {
     check(carolEnded.single().reason == RemovalReason.REMOVED) { "carol removed: $carolEnded" }
     val carol = r.detach("carol")
     expectThrows<ConclaveException.NotInMeeting> { carol.leave(r.clockMs) }
-    r.advance(3_000uL)
-    val secret = r.members.getValue("alice").frameCrypto().encrypt(0u, "carol is out".toByteArray(), 0u)
+    r.advance(3_000L)
+    val secret = r.members.getValue("alice").frameCrypto().encrypt(0, "carol is out".toByteArray(), 0)
     expectThrows<ConclaveException.NoKeys> { carolFc.decrypt(secret, r.clockMs) }
     check(r.members.getValue("alice").participants().map { it.participantId } == listOf("alice")) { "alone" }
     // The relay kept routing to Carol until it detached her: she refused those messages.
@@ -249,7 +253,7 @@ fun testRotationWhileMediaRuns() {
     val t = thread {
         try {
             while (!stop.get()) {
-                val f = alice.encrypt(2u, payload, 0u)
+                val f = alice.encrypt(2, payload, 0)
                 try {
                     check(bob.decrypt(f, r.clockMs).plaintext.contentEquals(payload)) { "media round trip" }
                     count.incrementAndGet()
@@ -267,15 +271,15 @@ fun testRotationWhileMediaRuns() {
     repeat(3) {
         r.members.getValue("alice").rotate(r.clockMs)
         r.pump()
-        r.advance(2_500uL)
+        r.advance(2_500L)
     }
     stop.set(true)
     t.join()
     failure.get()?.let { throw AssertionError("media thread failed: $it") }
     check(count.get() > late.get()) { "media ran: ${count.get()} ok, ${late.get()} late" }
-    val f = alice.encrypt(2u, payload, 0u)
+    val f = alice.encrypt(2, payload, 0)
     check(bob.decrypt(f, r.clockMs).epoch == r.members.getValue("alice").epoch()) { "newest epoch" }
-    check(r.members.getValue("alice").epoch() == start + 3uL) { "three rotations" }
+    check(r.members.getValue("alice").epoch() == start + 3L) { "three rotations" }
     codesAgree(r, listOf("alice", "bob", "carol"))
 }
 
@@ -287,10 +291,10 @@ fun testIdentityAndOptions() {
     expectThrows<ConclaveException.InvalidArgument> { Identity.fromSecret(ByteArray(5)) }
     check(defaultMeetingOptions() == MeetingOptions()) { "record defaults equal engine defaults" }
     expectThrows<ConclaveException.InvalidArgument> {
-        Meeting.create(MEETING_ID, "alice", a, 0uL, MeetingOptions(maxParticipants = 0u))
+        Meeting.create(MEETING_ID, "alice", a, 0L, MeetingOptions(maxParticipants = 0))
     }
     Meeting.create(MEETING_ID, "alice", a, monotonicNowMs(), MeetingOptions(rotationIntervalMs = null)).use { m ->
-        check(m.epoch() == 1uL) { "created at epoch 1" }
+        check(m.epoch() == 1L) { "created at epoch 1" }
         check(m.cipherSuite() == CipherSuite.X_WING) { "post-quantum suite by default" }
     }
 }
@@ -315,7 +319,7 @@ fun testH264CodecApi() {
     val r = threeInMeeting()
     val alice = r.members.getValue("alice").frameCrypto()
     val bob = r.members.getValue("bob").frameCrypto()
-    val frame = alice.encryptMedia(MediaCodec.H264, 1u, H264_IDR)
+    val frame = alice.encryptMedia(MediaCodec.H264, 1, H264_IDR)
     // Start codes, NAL headers and parameter sets stay in place; the slice data is encrypted.
     check(frame.copyOfRange(0, 31).contentEquals(H264_IDR.copyOfRange(0, 31))) { "clear header" }
     check(!frame.copyOfRange(40, H264_IDR.size).contentEquals(H264_IDR.copyOfRange(40, H264_IDR.size))) { "encrypted" }
@@ -324,11 +328,74 @@ fun testH264CodecApi() {
     check(d.plaintext.contentEquals(H264_IDR)) { "round trip" }
     check(d.sender == r.members.getValue("alice").ownLeaf()) { "sender" }
     // A fresh frame with a clear SPS byte flipped: authenticated.
-    val bad = alice.encryptMedia(MediaCodec.H264, 1u, H264_IDR).also { it[10] = (it[10].toInt() xor 1).toByte() }
+    val bad = alice.encryptMedia(MediaCodec.H264, 1, H264_IDR).also { it[10] = (it[10].toInt() xor 1).toByte() }
     expectThrows<ConclaveException.Tampered> { bob.decryptMedia(MediaCodec.H264, bad, r.clockMs) }
     expectThrows<ConclaveException.InvalidArgument> {
-        alice.encryptMedia(MediaCodec.H264, 1u, "not annex b".toByteArray())
+        alice.encryptMedia(MediaCodec.H264, 1, "not annex b".toByteArray())
     }
+}
+
+/** Queues what sessions send; `run` delivers it (to one participant or all the others). */
+class SessionNet {
+    val sessions = linkedMapOf<String, MeetingSession>()
+    val queues = mutableMapOf<String, EventQueue>()
+    val sent = mutableListOf<Recipient>()
+    private val inFlight = java.util.concurrent.ConcurrentLinkedQueue<Triple<String, Recipient, ByteArray>>()
+
+    fun add(pid: String, leader: Boolean) {
+        val port = object : Transport {
+            override fun send(to: Recipient, payload: ByteArray) {
+                inFlight.add(Triple(pid, to, payload))
+            }
+        }
+        val q = EventQueue()
+        val id = Identity.generate()
+        sessions[pid] = if (leader) MeetingSession.create(MEETING_ID, pid, id, port, q, 0L)
+        else MeetingSession.join(MEETING_ID, pid, id, port, q, 0L)
+        queues[pid] = q
+    }
+
+    fun run(now: Long) {
+        sessions.values.forEach { it.tick(now) }
+        while (true) {
+            val (from, to, payload) = inFlight.poll() ?: return
+            sent.add(to)
+            val targets = if (to is Recipient.Participant) listOf(to.participantId) else sessions.keys.filter { it != from }
+            for (pid in targets) {
+                try { sessions[pid]?.receive(payload, now) } catch (_: ConclaveException) {}
+            }
+        }
+    }
+}
+
+fun testSessionDriver() {
+    val net = SessionNet()
+    net.add("alice", true)
+    net.add("bob", false)
+    net.add("carol", false)
+    net.run(0L)
+    net.run(3_000L)
+    val codes = net.sessions.values.map { it.meeting().securityCode() }.toSet()
+    check(codes.size == 1 && codes.first() != null) { "one security code: $codes" }
+    check(net.queues.getValue("bob").drain().any { it is MeetingEvent.Joined }) { "bob joined" }
+    val suite = net.queues.getValue("alice").drain().filterIsInstance<MeetingEvent.SuiteChanged>()
+    check(suite.all { it.suite == CipherSuite.X_WING }) { "suite events carry the CipherSuite: $suite" }
+    net.sent.clear()
+    net.sessions.getValue("carol").leave(3_001L)
+    net.run(3_001L)
+    check(Recipient.Participant("alice") in net.sent) { "leave routed to the leader by id: ${net.sent}" }
+    check(net.queues.getValue("carol").drain().any { it is MeetingEvent.Ended }) { "carol ended" }
+    val next = net.sessions.getValue("alice").tick(3_002L)
+    check(next != null && next > 3_002L) { "tick tells when to call next: $next" }
+    expectThrows<ConclaveException.InvalidArgument> { net.sessions.getValue("alice").tick(-1L) }
+    net.sessions.values.forEach { it.close() }
+}
+
+fun testClosedObjects() {
+    val m = Meeting.create(MEETING_ID, "alice", Identity.generate(), 0L)
+    m.use { check(it.epoch() == 1L) { "epoch" } }
+    m.close() // a second close is harmless
+    expectThrows<IllegalStateException> { m.epoch() }
 }
 
 fun main() {
@@ -340,6 +407,8 @@ fun main() {
         "rotation while media runs" to ::testRotationWhileMediaRuns,
         "identity and options" to ::testIdentityAndOptions,
         "h264 codec api" to ::testH264CodecApi,
+        "session driver" to ::testSessionDriver,
+        "closed objects" to ::testClosedObjects,
     )
     var passed = 0
     var failed = 0

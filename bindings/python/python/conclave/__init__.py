@@ -1,0 +1,49 @@
+"""Conclave: end-to-end encryption for group video meetings (Python bindings of the Rust engine).
+
+The generated uniffi module (``conclave.conclave``) is re-exported here, made safe and Pythonic
+(``_pythonic``), plus an asyncio driver (``AsyncMeetingSession``, in ``conclave.aio``).
+"""
+
+try:  # wheel built by maturin: conclave/conclave/conclave.py (with the library beside it)
+    from .conclave import conclave as _generated
+except ImportError:  # scripts/test-bindings.sh: conclave/conclave.py
+    from . import conclave as _generated
+from ._pythonic import make_pythonic as _make_pythonic
+
+_generated_all = list(_generated.__all__)
+globals().update({name: getattr(_generated, name) for name in _generated_all})
+_make_pythonic(_generated)
+
+from .aio import AsyncMeetingSession  # noqa: E402 (needs the patched classes)
+
+import logging as _logging  # noqa: E402
+
+_PY_LEVELS = {
+    LogLevel.ERROR: _logging.ERROR,  # noqa: F405
+    LogLevel.WARN: _logging.WARNING,  # noqa: F405
+    LogLevel.INFO: _logging.INFO,  # noqa: F405
+    LogLevel.DEBUG: _logging.DEBUG,  # noqa: F405
+    LogLevel.TRACE: _logging.DEBUG,  # noqa: F405
+}
+
+
+class _PythonLogger(Logger):  # noqa: F405
+    def __init__(self, logger: _logging.Logger):
+        self._logger = logger
+
+    def log(self, record):
+        self._logger.log(_PY_LEVELS[record.level], "%s: %s", record.participant_id or "-",
+                         record.message, extra={"participant_id": record.participant_id})
+
+
+def use_python_logging(logger: "_logging.Logger | None" = None,
+                       level: "LogLevel" = LogLevel.INFO) -> None:  # noqa: F405
+    """Forwards the library's log records at ``level`` or above to ``logger`` (default
+    ``logging.getLogger("conclave")``), keyed by participant id (``record.participant_id``)."""
+    set_logger(_PythonLogger(logger or _logging.getLogger("conclave")), level)  # noqa: F405
+
+
+__version__: str = _generated.library_version()
+"""The version of the bindings (the Rust library's package version)."""
+
+__all__ = [*_generated_all, "AsyncMeetingSession", "use_python_logging", "__version__"]
