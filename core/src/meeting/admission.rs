@@ -9,16 +9,15 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
-use conclave_protocol::limits::{HASH_LEN, MAX_ANNOUNCEMENT_SIZE, PROTOCOL_VERSION};
-use conclave_protocol::v1::{self as pb, SignedMessage};
-use conclave_protocol::{MessageKind, decode_bounded, encode};
+use conclave_protocol::encode;
+use conclave_protocol::limits::HASH_LEN;
+use conclave_protocol::v1::SignedMessage;
 use rand_core::CryptoRng;
 
 use super::pins::{MAX_PINNED_IDENTITIES, PinTable};
 use super::roster::negotiate_suite;
-use super::wire::{self, ValidAnnouncement, parse_announcement};
+use super::wire::{ValidAnnouncement, parse_announcement};
 use super::{Destination, Event, MAX_PENDING_ANNOUNCEMENTS, Meeting, MeetingError, RemovalReason};
-use crate::schedule::{heartbeat_hash, labels};
 
 /// How many of the leader's latest heartbeats a rejoin announcement may reference (ANN-10); the
 /// referenced heartbeat must also be younger than this many heartbeat intervals.
@@ -158,8 +157,8 @@ pub(crate) struct Admission {
     /// Leader: its latest heartbeats (ANN-10).
     recent: VecDeque<SentHeartbeat>,
     /// Joiner: `HeartbeatHash` of the newest heartbeat received, and the one last announced.
-    heard: Option<[u8; HASH_LEN]>,
-    announced: Option<[u8; HASH_LEN]>,
+    pub(super) heard: Option<[u8; HASH_LEN]>,
+    pub(super) announced: Option<[u8; HASH_LEN]>,
 }
 
 impl Admission {
@@ -186,6 +185,21 @@ impl Admission {
     }
 }
 
+/// What a verified announcement asks of the leader (ANN-1 to ANN-12).
+enum AnnouncementCheck {
+    /// Not for us (we do not lead), or already admitted and awaiting its commit (ANN-6).
+    Ignore,
+    /// The member at this leaf announced again: its Welcome was lost (ANN-3).
+    ResendWelcome(u32, ValidAnnouncement),
+    /// Refused by the admission rules ([`Event::JoinRefused`]).
+    Refuse(ValidAnnouncement, JoinRefusal),
+    /// Manual admission: ask the application (ANN-12), replacing the member at the leaf given.
+    Request(ValidAnnouncement, Option<u32>),
+    /// Admitted: queue for the next commit (ANN-6 to ANN-9), replacing the member at the leaf
+    /// given.
+    Queue(ValidAnnouncement, Option<u32>),
+}
+
 impl Meeting {
     /// ANN-1 to ANN-12: an announcement at the leader.
     pub(super) fn on_announcement<R: CryptoRng + ?Sized>(
@@ -194,24 +208,42 @@ impl Meeting {
         now: Duration,
         rng: &mut R,
     ) -> Result<(), MeetingError> {
-        if !self.is_leader() {
-            return Ok(()); // ANN-1: not for us; relays may broadcast.
-        }
-        let bytes = encode(&signed);
-        let ann = parse_announcement(&bytes, &self.meeting_id)?;
+        let check = self.stage_announcement(&signed, now)?;
         self.expire_join_requests(now);
+        match check {
+            AnnouncementCheck::Ignore => Ok(()),
+            AnnouncementCheck::ResendWelcome(leaf, ann) => {
+                self.resend_welcome(leaf, &ann, now, rng)
+            }
+            AnnouncementCheck::Refuse(ann, reason) => Err(self.refuse(&ann, reason)),
+            AnnouncementCheck::Request(ann, replaces) => self.request_admission(ann, replaces, now),
+            AnnouncementCheck::Queue(ann, replaces) => self.queue_admission(ann, replaces, now),
+        }
+    }
+
+    /// ANN-1 to ANN-12 without changing state: what to do with the announcement.
+    fn stage_announcement(
+        &self,
+        signed: &SignedMessage,
+        now: Duration,
+    ) -> Result<AnnouncementCheck, MeetingError> {
+        if !self.is_leader() {
+            return Ok(AnnouncementCheck::Ignore); // ANN-1: not for us; relays may broadcast.
+        }
+        let ann = parse_announcement(&encode(signed), &self.meeting_id)?;
         let present = self.roster.leaf_of(&ann.participant_id);
-        if let Some(leaf) = present
-            && self
-                .roster
-                .get(leaf)
-                .is_some_and(|m| m.announcement.bytes == ann.bytes)
+        let present_member = present.and_then(|leaf| self.roster.get(leaf));
+        if let (Some(leaf), Some(m)) = (present, present_member)
+            && m.announcement.bytes == ann.bytes
         {
-            return self.resend_welcome(leaf, &ann, now, rng); // ANN-3
+            return Ok(AnnouncementCheck::ResendWelcome(leaf, ann)); // ANN-3
         }
         match self.admission.pins.pinned(&ann.participant_id) {
             Some(p) if *p != ann.identity => {
-                return Err(self.refuse(&ann, JoinRefusal::IdentityMismatch));
+                return Ok(AnnouncementCheck::Refuse(
+                    ann,
+                    JoinRefusal::IdentityMismatch,
+                ));
             }
             Some(_) if !self.is_fresh_rejoin(&ann, now) => {
                 return Err(MeetingError::Replayed {
@@ -221,47 +253,43 @@ impl Meeting {
             _ => {}
         }
         if let Some(r) = self.admission.pins.refusal(&ann.identity) {
-            return Err(self.refuse(&ann, r)); // ANN-11
+            return Ok(AnnouncementCheck::Refuse(ann, r)); // ANN-11
         }
         let mut replaces = None;
-        if let Some(leaf) = present {
-            let same_keys = self
-                .roster
-                .get(leaf)
-                .is_some_and(|m| m.announcement.hpke_keys == ann.hpke_keys);
+        if let (Some(leaf), Some(m)) = (present, present_member) {
             if leaf == self.own_leaf {
-                return Err(self.refuse(&ann, JoinRefusal::AlreadyPresent));
+                return Ok(AnnouncementCheck::Refuse(ann, JoinRefusal::AlreadyPresent));
             }
-            if same_keys {
+            if m.announcement.hpke_keys == ann.hpke_keys {
                 // The same device object re-announced (a lost Welcome): ANN-3.
-                return self.resend_welcome(leaf, &ann, now, rng);
+                return Ok(AnnouncementCheck::ResendWelcome(leaf, ann));
             }
             replaces = Some(leaf); // ANN-4: the same identity rejoined with fresh keys
         }
         if let Err(r) = self.check_admission(&ann, replaces.as_slice()) {
-            return Err(self.refuse(&ann, r));
+            return Ok(AnnouncementCheck::Refuse(ann, r));
         }
         let allowed = match &self.config.admission {
             AdmissionPolicy::AllowList(list) => list.contains(&ann.identity.fingerprint_string()),
             _ => true,
         };
         if !allowed {
-            return Err(self.refuse(&ann, JoinRefusal::NotAllowed));
+            return Ok(AnnouncementCheck::Refuse(ann, JoinRefusal::NotAllowed));
         }
-        if self.config.admission == AdmissionPolicy::Manual {
-            let queued = match &self.role {
-                super::Role::Leader(l) => l
-                    .pending_adds
-                    .iter()
-                    .any(|p| p.participant_id == ann.participant_id),
-                super::Role::Member(_) => false,
-            };
-            if queued {
-                return Ok(()); // ANN-6: admitted already, awaiting its commit
-            }
-            return self.request_admission(ann, replaces, now);
+        if self.config.admission != AdmissionPolicy::Manual {
+            return Ok(AnnouncementCheck::Queue(ann, replaces));
         }
-        self.queue_admission(ann, replaces, now)
+        let queued = match &self.role {
+            super::Role::Leader(l) => l
+                .pending_adds
+                .iter()
+                .any(|p| p.participant_id == ann.participant_id),
+            super::Role::Member(_) => false,
+        };
+        if queued {
+            return Ok(AnnouncementCheck::Ignore); // ANN-6: admitted already, awaiting its commit
+        }
+        Ok(AnnouncementCheck::Request(ann, replaces))
     }
 
     /// ANN-10: a rejoin must reference one of the leader's latest heartbeats, sent since the
@@ -539,64 +567,5 @@ impl Meeting {
             return Err(MeetingError::UnknownParticipant(participant_id.to_string()));
         }
         Ok(())
-    }
-
-    /// Joiner (HB-1): remember the newest heartbeat's hash for the next announcement. On the
-    /// first one heard, announce again at once with it (a rejoin needs it, ANN-10).
-    pub(super) fn note_join_heartbeat(&mut self, bundle: &pb::HeartbeatBundle, now: Duration) {
-        let Some(signed) = bundle.heartbeat.as_ref() else {
-            return;
-        };
-        let Ok(hb) = wire::decode_content::<pb::Heartbeat>(MessageKind::Heartbeat, signed) else {
-            return;
-        };
-        if hb.version != PROTOCOL_VERSION || hb.meeting_id != self.meeting_id {
-            return;
-        }
-        self.admission.heard = Some(heartbeat_hash(&signed.content));
-        if self.admission.announced.is_none()
-            && let Ok(signed) = self.announcement_to_send()
-        {
-            self.join_sent_at = now;
-            self.push_transmit(
-                Destination::Leader,
-                wire::envelope(conclave_protocol::v1::envelope::Body::Announcement(signed)),
-            );
-        }
-    }
-
-    /// Joiner: the announcement to (re)send, re-signed with the newest heartbeat heard
-    /// (`recent_heartbeat`) when it changed.
-    pub(super) fn announcement_to_send(&mut self) -> Result<SignedMessage, MeetingError> {
-        let mut signed: SignedMessage = decode_bounded(
-            MessageKind::SignedMessage,
-            &self.own_announcement,
-            MAX_ANNOUNCEMENT_SIZE,
-        )?;
-        if let Some(heard) = self.admission.heard
-            && self.admission.announced != Some(heard)
-        {
-            let mut a: pb::Announcement = decode_bounded(
-                MessageKind::Announcement,
-                &signed.content,
-                MAX_ANNOUNCEMENT_SIZE,
-            )?;
-            a.recent_heartbeat = heard.to_vec();
-            signed = wire::sign(&self.identity, labels::ANNOUNCEMENT, encode(&a));
-            self.own_announcement = encode(&signed);
-            self.admission.announced = Some(heard);
-        }
-        Ok(signed)
-    }
-
-    /// Joiner (WEL-6.5): whether a roster entry is one of our announcements (they differ only in
-    /// `recent_heartbeat`; the HPKE keys and nonce are fresh for this join).
-    pub(super) fn is_own_announcement(&self, entry: &ValidAnnouncement) -> bool {
-        parse_announcement(&self.own_announcement, &self.meeting_id).is_ok_and(|own| {
-            own.identity == entry.identity
-                && own.participant_id == entry.participant_id
-                && own.hpke_keys == entry.hpke_keys
-                && own.nonce == entry.nonce
-        })
     }
 }

@@ -16,6 +16,7 @@ mod error;
 mod event;
 mod heartbeat;
 mod inbox;
+mod joiner;
 mod keys;
 mod leader;
 mod pins;

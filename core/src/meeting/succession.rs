@@ -14,6 +14,20 @@ use rand_core::CryptoRng;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 
+/// What a verified failover vote means for us.
+enum VoteCheck {
+    /// Not for us, or a call we do not answer.
+    Ignore,
+    /// A candidate's call for our binding vote, which we answer (VOTE-2).
+    Call { candidate: u32, failed: Vec<u32> },
+    /// A pre-vote or binding vote for us as the candidate (VOTE-1a).
+    ForUs {
+        voter: u32,
+        binding: bool,
+        failed: Vec<u32>,
+    },
+}
+
 impl Meeting {
     /// VOTE-0: the relay says the leader's connection closed. This hint is not authenticated,
     /// so it only shortens the wait: we probe the leader (a liveness nonce asking for a
@@ -144,23 +158,52 @@ impl Meeting {
     }
 
     /// VOTE-1: a pre-vote or binding vote for us joins our ballot; a candidate's call for
-    /// binding votes gets ours if we still stand by our pre-vote. A vote for another epoch,
-    /// transcript or candidate changes nothing.
+    /// binding votes gets ours if we still stand by our pre-vote (VOTE-2). A vote for another
+    /// epoch, transcript or candidate changes nothing.
     pub(super) fn on_failover_vote<R: CryptoRng + ?Sized>(
         &mut self,
         signed: SignedMessage,
         now: Duration,
         rng: &mut R,
     ) -> Result<(), MeetingError> {
-        if !matches!(self.phase, Phase::Active) || self.is_leader() {
-            return Ok(());
+        match self.stage_vote(&signed)? {
+            VoteCheck::Ignore => Ok(()),
+            VoteCheck::Call { candidate, failed } => {
+                self.cast_binding_vote(candidate, &failed);
+                Ok(())
+            }
+            VoteCheck::ForUs {
+                voter,
+                binding,
+                failed,
+            } => {
+                self.merge_vote(voter, binding, failed, signed);
+                self.advance_ballot(now, rng)
+            }
         }
-        let v = quorum::read_vote(&signed, &self.meeting_id, self.epoch, &self.transcript_hash)?;
+    }
+
+    /// VOTE-1a and VOTE-2 without changing state.
+    fn stage_vote(&self, signed: &SignedMessage) -> Result<VoteCheck, MeetingError> {
+        if !matches!(self.phase, Phase::Active) || self.is_leader() {
+            return Ok(VoteCheck::Ignore);
+        }
+        let v = quorum::read_vote(signed, &self.meeting_id, self.epoch, &self.transcript_hash)?;
         if v.voter == v.candidate && v.candidate != self.own_leaf {
-            return self.on_failover_call(&signed, v, now);
+            // VOTE-2: a call. We vote if we still do not hear our leader and the call is for
+            // exactly our pre-vote.
+            let expected = quorum::failed_set(&self.roster, self.leader_leaf, v.candidate);
+            if !v.binding || !self.leader_silent() || expected.as_deref() != Some(&v.failed[..]) {
+                return Ok(VoteCheck::Ignore);
+            }
+            self.verify_member(v.candidate, labels::FAILOVER_VOTE, signed, "failover call")?;
+            return Ok(VoteCheck::Call {
+                candidate: v.candidate,
+                failed: v.failed,
+            });
         }
         if v.candidate != self.own_leaf {
-            return Ok(()); // not for us (a relay may deliver anything anywhere)
+            return Ok(VoteCheck::Ignore); // not for us (a relay may deliver anything anywhere)
         }
         let failed = quorum::failed_set(&self.roster, self.leader_leaf, self.own_leaf).ok_or(
             MeetingError::Unexpected {
@@ -174,10 +217,32 @@ impl Meeting {
                 reason: format!("the vote of leaf {} names other failed leaves", v.voter),
             });
         }
-        self.verify_member(v.voter, labels::FAILOVER_VOTE, &signed, "failover vote")?;
+        self.verify_member(v.voter, labels::FAILOVER_VOTE, signed, "failover vote")?;
+        Ok(VoteCheck::ForUs {
+            voter: v.voter,
+            binding: v.binding,
+            failed,
+        })
+    }
+
+    /// VOTE-2 at a voter: send the binding vote; from then on accept nothing the failed leaves
+    /// sign.
+    fn cast_binding_vote(&mut self, candidate: u32, failed: &[u32]) {
+        let vote = self.sign_vote(self.own_leaf, candidate, failed, true);
+        if let Role::Member(m) = &mut self.role {
+            m.voted_out.extend(failed.iter().copied());
+        }
+        self.push_transmit(
+            Destination::Participant(self.roster.id_of(candidate)),
+            wire::envelope(Body::FailoverVote(vote)),
+        );
+    }
+
+    /// VOTE-1a at the candidate: a verified vote for us joins the ballot of our epoch.
+    fn merge_vote(&mut self, voter: u32, binding: bool, failed: Vec<u32>, signed: SignedMessage) {
         let (epoch, th) = (self.epoch, self.transcript_hash);
         let Role::Member(m) = &mut self.role else {
-            return Ok(());
+            return;
         };
         let ballot = m
             .ballot
@@ -185,43 +250,13 @@ impl Meeting {
         if ballot.epoch != epoch || ballot.transcript_hash != th {
             *ballot = quorum::Ballot::new(epoch, th, failed);
         }
-        ballot.pre_votes.insert(v.voter);
-        if v.binding {
-            ballot.votes.insert(v.voter, signed);
-        } else if !ballot.votes.contains_key(&v.voter) {
+        ballot.pre_votes.insert(voter);
+        if binding {
+            ballot.votes.insert(voter, signed);
+        } else if !ballot.votes.contains_key(&voter) {
             // Still only a pre-vote: our call (or its answer) was lost; call again.
-            ballot.called.remove(&v.voter);
+            ballot.called.remove(&voter);
         }
-        self.advance_ballot(now, rng)
-    }
-
-    /// VOTE-2 at a voter: the candidate we pre-voted for calls for binding votes. We vote if
-    /// we still do not hear our leader and the call is for exactly our pre-vote; from then on we
-    /// accept nothing the failed leaves sign.
-    pub(super) fn on_failover_call(
-        &mut self,
-        signed: &SignedMessage,
-        v: quorum::VoteContent,
-        now: Duration,
-    ) -> Result<(), MeetingError> {
-        let _ = now;
-        if !v.binding || !self.leader_silent() {
-            return Ok(());
-        }
-        let expected = quorum::failed_set(&self.roster, self.leader_leaf, v.candidate);
-        if expected.as_deref() != Some(v.failed.as_slice()) {
-            return Ok(());
-        }
-        self.verify_member(v.candidate, labels::FAILOVER_VOTE, signed, "failover call")?;
-        let vote = self.sign_vote(self.own_leaf, v.candidate, &v.failed, true);
-        if let Role::Member(m) = &mut self.role {
-            m.voted_out.extend(v.failed.iter().copied());
-        }
-        self.push_transmit(
-            Destination::Participant(self.roster.id_of(v.candidate)),
-            wire::envelope(Body::FailoverVote(vote)),
-        );
-        Ok(())
     }
 
     /// FO-2 at the candidate: once our pre-votes form a quorum, call those voters for binding
