@@ -397,6 +397,17 @@ impl Meeting {
         self.state()?.leave(ms(now_ms)?, &mut rng).map_err(local)
     }
 
+    /// The relay (SFU) says the leader's connection closed. The hint is not trusted: the
+    /// participant probes the leader and fails over in about a second only if the leader does
+    /// not answer (`spec/state-machine.md` VOTE-0). Pass it whenever your SFU reports that the
+    /// leader's participant disconnected; a false hint changes nothing.
+    pub fn leader_connection_closed(&self, now_ms: i64) -> Result<(), ConclaveError> {
+        let mut rng = os_rng()?;
+        self.state()?
+            .leader_connection_closed(ms(now_ms)?, &mut rng);
+        Ok(())
+    }
+
     /// Leader: removes a participant in the next commit; everyone else gets new keys it does not
     /// have.
     pub fn remove(&self, participant_id: String, now_ms: i64) -> Result<(), ConclaveError> {

@@ -174,6 +174,12 @@ impl MeetingSession {
         self.then_tick(self.meeting.leave(now_ms), now_ms)
     }
 
+    /// The SFU says the leader's connection closed ([`Meeting::leader_connection_closed`]): probe
+    /// it, and fail over in about a second if it does not answer.
+    pub fn leader_connection_closed(&self, now_ms: i64) -> Result<(), ConclaveError> {
+        self.then_tick(self.meeting.leader_connection_closed(now_ms), now_ms)
+    }
+
     /// Leader: removes a participant ([`Meeting::remove`]).
     pub fn remove(&self, participant_id: String, now_ms: i64) -> Result<(), ConclaveError> {
         self.then_tick(self.meeting.remove(participant_id, now_ms), now_ms)

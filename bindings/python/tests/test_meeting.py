@@ -319,3 +319,31 @@ def test_h264_frame_encrypts_with_codec_api(meeting):
         bob.decrypt_media(conclave.MediaCodec.H264, bytes(tampered), r.clock_ms)
     with pytest.raises(ConclaveError.InvalidArgument):
         alice.encrypt_media(conclave.MediaCodec.H264, 1, b"not annex b")
+
+
+def test_relay_hint_replaces_a_dead_leader_within_seconds(meeting):
+    """The SFU says the leader's connection closed: the others probe it and, with no answer
+    within a second, vote it out (spec/state-machine.md VOTE-0)."""
+    r = meeting
+    before = r.members["bob"].epoch()
+    r.detach("alice")  # the leader's process dies
+    for pid in ("bob", "carol"):
+        r.members[pid].leader_connection_closed(r.clock_ms)
+        r.collect(pid)
+    r.advance(2_000)  # far less than three missed 10 s heartbeats
+    assert r.members["bob"].is_leader()
+    assert r.members["carol"].epoch() > before
+    assert_codes_agree(r, ["bob", "carol"])
+
+
+def test_a_false_relay_hint_changes_nothing(meeting):
+    """The leader is alive: it answers the probe with a heartbeat and nothing changes."""
+    r = meeting
+    epoch = r.members["alice"].epoch()
+    for pid in ("bob", "carol"):
+        r.members[pid].leader_connection_closed(r.clock_ms)
+        r.collect(pid)
+    r.advance(5_000)
+    assert r.members["alice"].is_leader()
+    assert {r.members[p].epoch() for p in r.members} == {epoch}
+    assert_codes_agree(r, ["alice", "bob", "carol"])

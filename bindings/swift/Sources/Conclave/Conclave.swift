@@ -1637,6 +1637,14 @@ public protocol MeetingProtocol: AnyObject, Sendable {
     func isLocked()  -> Bool
     
     /**
+     * The relay (SFU) says the leader's connection closed. The hint is not trusted: the
+     * participant probes the leader and fails over in about a second only if the leader does
+     * not answer (`spec/state-machine.md` VOTE-0). Pass it whenever your SFU reports that the
+     * leader's participant disconnected; a false hint changes nothing.
+     */
+    func leaderConnectionClosed(nowMs: Int64) throws 
+    
+    /**
      * Leaves the meeting: queues a signed leave for the leader (a leader first hands over to its
      * successor). Frame keys are dropped at once.
      */
@@ -1990,6 +1998,21 @@ open func isLocked() -> Bool  {
 }
     
     /**
+     * The relay (SFU) says the leader's connection closed. The hint is not trusted: the
+     * participant probes the leader and fails over in about a second only if the leader does
+     * not answer (`spec/state-machine.md` VOTE-0). Pass it whenever your SFU reports that the
+     * leader's participant disconnected; a false hint changes nothing.
+     */
+open func leaderConnectionClosed(nowMs: Int64)throws   {try rustCallWithError(FfiConverterTypeConclaveError_lift) {
+        uniffiCallStatus in
+    uniffi_conclave_ffi_fn_method_meeting_leader_connection_closed(
+            self.uniffiCloneHandle(),
+        FfiConverterInt64.lower(nowMs),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * Leaves the meeting: queues a signed leave for the leader (a leader first hands over to its
      * successor). Frame keys are dropped at once.
      */
@@ -2229,6 +2252,12 @@ public protocol MeetingSessionProtocol: AnyObject, Sendable {
     func handOver(participantId: String, nowMs: Int64) throws 
     
     /**
+     * The SFU says the leader's connection closed ([`Meeting::leader_connection_closed`]): probe
+     * it, and fail over in about a second if it does not answer.
+     */
+    func leaderConnectionClosed(nowMs: Int64) throws 
+    
+    /**
      * Leaves the meeting ([`Meeting::leave`]) and sends the leave.
      */
     func leave(nowMs: Int64) throws 
@@ -2431,6 +2460,19 @@ open func handOver(participantId: String, nowMs: Int64)throws   {try rustCallWit
     uniffi_conclave_ffi_fn_method_meetingsession_hand_over(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(participantId),
+        FfiConverterInt64.lower(nowMs),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The SFU says the leader's connection closed ([`Meeting::leader_connection_closed`]): probe
+     * it, and fail over in about a second if it does not answer.
+     */
+open func leaderConnectionClosed(nowMs: Int64)throws   {try rustCallWithError(FfiConverterTypeConclaveError_lift) {
+        uniffiCallStatus in
+    uniffi_conclave_ffi_fn_method_meetingsession_leader_connection_closed(
+            self.uniffiCloneHandle(),
         FfiConverterInt64.lower(nowMs),uniffiCallStatus
     )
 }
@@ -5705,6 +5747,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_conclave_ffi_checksum_method_meeting_is_locked() != 27762) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_conclave_ffi_checksum_method_meeting_leader_connection_closed() != 1116) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_conclave_ffi_checksum_method_meeting_leave() != 55206) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5754,6 +5799,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_conclave_ffi_checksum_method_meetingsession_hand_over() != 25786) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_conclave_ffi_checksum_method_meetingsession_leader_connection_closed() != 36756) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_conclave_ffi_checksum_method_meetingsession_leave() != 25560) {
