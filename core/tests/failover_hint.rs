@@ -180,3 +180,30 @@ fn a_relay_repeating_false_hints_changes_nothing() {
     assert_eq!(s.converged(), Some(epoch + 1), "only the rotation");
     assert!(ledger.violations.is_empty(), "{:#?}", ledger.violations);
 }
+
+/// Extreme (but valid) timer settings: a hint confirmed with a heartbeat limit of `u32::MAX`
+/// and a huge interval saturates the deadlines instead of overflowing.
+#[test]
+fn extreme_timer_settings_saturate() {
+    let config = MeetingConfig {
+        missed_heartbeats_limit: u32::MAX,
+        heartbeat_interval: Duration::from_secs(u64::MAX / 4),
+        ..MeetingConfig::default()
+    };
+    let mut s = Sim::new(
+        b"failover-hint-extreme-config",
+        config,
+        ChaCha20Rng::seed_from_u64(9),
+    );
+    s.create("alice").unwrap();
+    s.join("bob").unwrap();
+    s.settle();
+    s.pause("alice");
+    s.act("bob", |m, now, rng| {
+        m.leader_connection_closed(now, rng);
+        Ok(())
+    })
+    .unwrap();
+    s.advance(Duration::from_secs(3), Duration::from_millis(500));
+    assert!(s.participants["bob"].poll_timeout().is_some());
+}

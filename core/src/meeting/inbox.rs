@@ -309,7 +309,7 @@ impl Meeting {
         };
         let earliest = l
             .last_heartbeat_sent
-            .map_or(now, |t| (t + PROBE_ANSWER_GAP).max(now));
+            .map_or(now, |t| t.saturating_add(PROBE_ANSWER_GAP).max(now));
         l.next_heartbeat = l.next_heartbeat.min(earliest);
         if l.next_heartbeat <= now {
             return self.leader_heartbeat(now);

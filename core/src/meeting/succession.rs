@@ -47,7 +47,7 @@ impl Meeting {
         if m.hint_confirm_at.is_some() || m.missed_reported >= limit || m.leaving.is_some() {
             return;
         }
-        m.hint_confirm_at = Some(now + HINT_CONFIRM_TIMEOUT);
+        m.hint_confirm_at = Some(now.saturating_add(HINT_CONFIRM_TIMEOUT));
         self.send_nonce(now, rng, true);
     }
 

@@ -84,29 +84,35 @@ impl Meeting {
         let interval = self.config.heartbeat_interval;
         match (&self.phase, &self.role, timer) {
             (Phase::Ended, _, _) => None,
-            (Phase::Joining, _, Timer::JoinRetry) => Some(self.join_sent_at + interval),
+            (Phase::Joining, _, Timer::JoinRetry) => {
+                Some(self.join_sent_at.saturating_add(interval))
+            }
             (Phase::Joining, _, _) | (Phase::Active, _, Timer::JoinRetry) => None,
-            (_, _, Timer::Keyless) => self
-                .keyless_since
-                .map(|s| s + self.config.liveness_timeout * KEYLESS_TIMEOUTS),
+            (_, _, Timer::Keyless) => self.keyless_since.map(|s| {
+                s.saturating_add(
+                    self.config
+                        .liveness_timeout
+                        .saturating_mul(KEYLESS_TIMEOUTS),
+                )
+            }),
             (_, Role::Leader(l), Timer::MemberTimeout) => {
-                let timeout = interval * MEMBER_TIMEOUT_INTERVALS;
+                let timeout = interval.saturating_mul(MEMBER_TIMEOUT_INTERVALS);
                 l.last_seen
                     .iter()
                     .filter(|(leaf, _)| !l.pending_removes.contains_key(leaf))
-                    .map(|(_, seen)| *seen + timeout)
+                    .map(|(_, seen)| seen.saturating_add(timeout))
                     .min()
             }
             (_, Role::Member(_), Timer::ResyncRetry) => self
                 .resync_sent_at
                 .filter(|_| !self.has_keys() || self.resync_requested_for.is_some())
-                .map(|sent| sent + interval),
+                .map(|sent| sent.saturating_add(interval)),
             (_, _, Timer::Switch) => self.send_switch.map(|(_, due)| due),
             (_, _, Timer::LivenessNonce) => Some(self.next_nonce),
             (_, Role::Member(m), Timer::HandoverResend) => m
                 .handover_resend
                 .as_ref()
-                .map(|_| (m.last_heartbeat + interval).max(m.resend_at)),
+                .map(|_| m.last_heartbeat.saturating_add(interval).max(m.resend_at)),
             (_, Role::Member(m), Timer::Leaving) => m.leaving.as_ref().map(|(_, until)| {
                 if m.handover_resend.is_none() {
                     Duration::ZERO // the new leader moved on: leave at once
@@ -115,15 +121,19 @@ impl Meeting {
                 }
             }),
             (_, Role::Member(m), Timer::HintConfirm) => m.hint_confirm_at,
-            (_, Role::Member(m), Timer::Watchdog) => {
-                Some(m.last_heartbeat + interval * (m.missed_reported + 1) + interval / 2)
-            }
-            (_, Role::Member(_), Timer::LivenessEcho) => {
-                (!self.stale_reported).then(|| self.last_echo + self.config.liveness_timeout)
-            }
+            (_, Role::Member(m), Timer::Watchdog) => Some(
+                m.last_heartbeat
+                    .saturating_add(interval.saturating_mul(m.missed_reported.saturating_add(1)))
+                    .saturating_add(interval / 2),
+            ),
+            (_, Role::Member(_), Timer::LivenessEcho) => (!self.stale_reported)
+                .then(|| self.last_echo.saturating_add(self.config.liveness_timeout)),
             (_, Role::Leader(l), Timer::Rotation) => l.next_rotation,
-            (_, Role::Leader(l), Timer::Stability) => (!l.stability.is_stable())
-                .then(|| l.stability.since + interval * STABILITY_TIMEOUT_INTERVALS),
+            (_, Role::Leader(l), Timer::Stability) => (!l.stability.is_stable()).then(|| {
+                l.stability
+                    .since
+                    .saturating_add(interval.saturating_mul(STABILITY_TIMEOUT_INTERVALS))
+            }),
             (_, Role::Leader(l), Timer::Commit) => l.commit_due.filter(|_| l.stability.is_stable()),
             (_, Role::Leader(l), Timer::Heartbeat) => Some(l.next_heartbeat),
             (_, Role::Leader(_), _) | (_, Role::Member(_), _) => None,
@@ -254,7 +264,7 @@ impl Meeting {
         let Role::Member(m) = &mut self.role else {
             return;
         };
-        m.resend_at = now + interval;
+        m.resend_at = now.saturating_add(interval);
         let mut out: Vec<Vec<u8>> = m.handover_resend.iter().map(|(_, b)| b.clone()).collect();
         out.extend(m.leaving.as_ref().map(|(l, _)| l.clone()));
         for bytes in out {
