@@ -65,6 +65,8 @@ pub mod labels {
     pub const TREE_GROW: &str = "tree grow";
     /// Wrap key and nonce of a node update.
     pub const NODE_WRAP: &str = "node wrap";
+    /// A refreshed node's key derived from its refreshed child's key.
+    pub const NODE_DERIVE: &str = "node derive";
     /// HPKE info of a Welcome seal.
     pub const WELCOME_SEAL: &str = "welcome seal";
 }

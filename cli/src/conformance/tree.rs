@@ -71,6 +71,10 @@ pub fn tree(v: &Value, r: &mut Report) -> Result<(), String> {
         let out = tree::grow(&key(c, "old_root_key")?, num32(c, "new_root")?);
         r.positive("grow", out.expose()[..] == bytes(c, "output")?[..]);
     }
+    for c in list(cases, "derive")? {
+        let out = tree::derive_node(&key(c, "child_key")?, num32(c, "node")?);
+        r.positive("derive", out.expose()[..] == bytes(c, "output")?[..]);
+    }
     for c in list(cases, "wrap")? {
         let (mid, epoch) = (bytes(c, "meeting_id")?, num(c, "epoch")?);
         let (node, child) = (num32(c, "node")?, num32(c, "child")?);
@@ -128,18 +132,34 @@ fn scenario(s: &Value, r: &mut Report) -> Result<(), String> {
                 _ => Err("a wrap is not a pair".to_string()),
             })
             .collect::<Result<_, _>>()?;
+        let derive_from: Vec<(u32, u32)> = list(fp, "derive_from")?
+            .iter()
+            .map(|w| match w.as_array().map(Vec::as_slice) {
+                Some([a, b]) => Ok((
+                    a.as_u64().unwrap_or(u64::MAX) as u32,
+                    b.as_u64().unwrap_or(u64::MAX) as u32,
+                )),
+                _ => Err("a derivation is not a pair".to_string()),
+            })
+            .collect::<Result<_, _>>()?;
         let plan_ok = p.width_before == num32(fp, "width_before")?
             && p.after.width() == num32(fp, "width_after")?
             && p.grown_roots == u32s(fp, "grown_roots")?
             && p.added_leaves == u32s(fp, "added_leaves")?
             && p.ratchet.iter().copied().collect::<Vec<_>>() == u32s(fp, "ratchet")?
             && p.refresh == u32s(fp, "refresh")?
+            && p.derive_from
+                .iter()
+                .map(|(&n, &c)| (n, c))
+                .collect::<Vec<_>>()
+                == derive_from
             && p.fresh_blank.iter().copied().collect::<Vec<_>>() == u32s(fp, "fresh_blank")?
             && p.wraps == pairs
             && p.after.leaves().collect::<Vec<_>>() == u32s(c, "occupied")?;
         r.positive(format!("epoch {epoch}: plan"), plan_ok);
 
-        // Keys (tree.md section 6): grow, fresh leaves, ratchet, fresh blank and refresh, drop.
+        // Keys (tree.md section 6): grow, fresh leaves, ratchet, fresh blank and refresh
+        // (random or derived from a refreshed child, bottom-up), drop.
         let mut keys = keys_of(prev)?;
         let mut root = tree::root(p.width_before);
         for &g in &p.grown_roots {
@@ -153,6 +173,12 @@ fn scenario(s: &Value, r: &mut Report) -> Result<(), String> {
         for &a in &p.ratchet {
             let k = keys.get(&a).copied().ok_or("no key to ratchet")?;
             keys.insert(a, *tree::ratchet(&Secret::from_bytes(k), a).expose());
+        }
+        for &x in &p.refresh {
+            if let Some(&c) = p.derive_from.get(&x) {
+                let k = keys.get(&c).copied().ok_or("no key to derive from")?;
+                keys.insert(x, *tree::derive_node(&Secret::from_bytes(k), x).expose());
+            }
         }
         let w = p.after.width();
         keys.retain(|&x, _| {

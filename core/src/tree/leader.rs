@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    NodeKey, Occupancy, Plan, TreeError, direct_path, grow, leaf_node, leaf_span, node_count,
-    ratchet, root, wrap,
+    NodeKey, Occupancy, Plan, TreeError, derive_node, direct_path, grow, leaf_node, leaf_span,
+    node_count, ratchet, root, wrap,
 };
 use crate::Secret;
 
@@ -93,8 +93,13 @@ impl LeaderTree {
         for &x in &plan.fresh_blank {
             changes.insert(x, Secret::random(rng));
         }
+        // Bottom-up, so a derivation child's new key is already in `changes`.
         for &x in &plan.refresh {
-            changes.insert(x, Secret::random(rng));
+            let key = match plan.derive_from.get(&x) {
+                Some(&c) => derive_node(&get(&changes, c)?, x),
+                None => Secret::random(rng),
+            };
+            changes.insert(x, key);
         }
         let mut updates = Vec::with_capacity(plan.wraps.len());
         for &(p, c) in &plan.wraps {

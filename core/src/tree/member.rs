@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use conclave_protocol::limits::MAX_TREE_LEAVES;
 
-use super::{NodeKey, Plan, TreeError, direct_path, grow, leaf_node, ratchet, root, unwrap};
+use super::{
+    NodeKey, Plan, TreeError, derive_node, direct_path, grow, leaf_node, ratchet, root, unwrap,
+};
 
 /// A member's view: its leaf and the keys of its direct path.
 #[derive(Clone)]
@@ -88,6 +90,10 @@ impl MemberPath {
                 let k = keys.get(&p).ok_or(TreeError::MissingKey(p))?;
                 let r = ratchet(k, p);
                 keys.insert(p, r);
+            } else if plan.derive_from.get(&p) == Some(&child) {
+                let ck = keys.get(&child).ok_or(TreeError::MissingKey(child))?;
+                let k = derive_node(ck, p);
+                keys.insert(p, k);
             } else if plan.refresh.contains(&p) {
                 let ct = lookup(p, child).ok_or(TreeError::MissingUpdate { node: p, child })?;
                 let ck = keys.get(&child).ok_or(TreeError::MissingKey(child))?;

@@ -140,6 +140,13 @@ pub fn ratchet(key: &NodeKey, node: u32) -> NodeKey {
     expand_secret(key.expose(), labels::NODE_RATCHET, &node.to_be_bytes())
 }
 
+/// `derive_node(child_key, node)`: the new key of a refreshed node from the new key of its
+/// derivation child (`spec/tree.md` section 5, step 9; one-way, so holders of the node's key do
+/// not learn the child's).
+pub fn derive_node(child_key: &NodeKey, node: u32) -> NodeKey {
+    expand_secret(child_key.expose(), labels::NODE_DERIVE, &node.to_be_bytes())
+}
+
 /// `grow(old_root_key, new_root)`.
 pub fn grow(old_root: &NodeKey, new_root: u32) -> NodeKey {
     expand_secret(
@@ -333,11 +340,16 @@ mod tests {
         assert_eq!(leader.occupancy().width(), 1024);
         let p = plan(leader.occupancy(), &[500], 0, false).unwrap();
         assert_eq!(p.refresh.len(), 10);
-        assert_eq!(p.wraps.len(), 19);
-        // The leaver's sibling needs every update on the path; a far member needs one.
-        assert_eq!(p.wraps_for_leaf(501).len(), 10);
-        assert_eq!(p.wraps_for_leaf(1000).len(), 1);
-        assert_eq!(p.wraps_for_leaf(0).len(), 2);
+        // One wrap per refreshed node (under the child off the leaver's path); the nodes above
+        // the leaver's parent derive from the refreshed child below them.
+        assert_eq!(p.wraps.len(), 10);
+        assert_eq!(p.derive_from.len(), 9);
+        // Every member needs exactly one update: where its path meets the leaver's.
+        for leaf in [0, 1, 499, 501, 502, 511, 512, 998] {
+            assert_eq!(p.wraps_for_leaf(leaf).len(), 1, "leaf {leaf}");
+        }
+        // The sibling's one update is the leaver's parent, wrapped under the sibling's leaf.
+        assert_eq!(p.wraps_for_leaf(501), vec![(parent(1000), 1002)]);
     }
 
     #[test]

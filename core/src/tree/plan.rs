@@ -1,7 +1,7 @@
 //! Planning a commit (`spec/tree.md` section 5): which leaves are added, which node keys
 //! ratchet, which are refreshed, and the order of the node updates.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use conclave_protocol::limits::MAX_TREE_LEAVES;
 
@@ -26,6 +26,10 @@ pub struct Plan {
     pub ratchet: BTreeSet<u32>,
     /// Nodes with fresh keys wrapped under their live children (bottom-up order).
     pub refresh: Vec<u32>,
+    /// Refreshed nodes whose new key derives from a refreshed child (`node → child`, see
+    /// [`derive_node`](super::derive_node)) instead of being drawn at random: the left child if both
+    /// children are refreshed. No update is wrapped under that child.
+    pub derive_from: BTreeMap<u32, u32>,
     /// Nodes with fresh keys given only to joiners (not live).
     pub fresh_blank: BTreeSet<u32>,
     /// `(node, child)` pairs of the commit's node updates in Merkle order: wrapped under a
@@ -110,12 +114,23 @@ pub fn plan(
             }
         }
     }
-    let mut refresh: Vec<u32> = refresh_set.into_iter().collect();
+    // A refreshed node with a refreshed child derives its key from that child (the left one if
+    // both are refreshed), so the members under that child need no update for it.
+    let derive_from: BTreeMap<u32, u32> = refresh_set
+        .iter()
+        .filter_map(|&p| {
+            [left(p), right(p)]
+                .into_iter()
+                .find(|c| refresh_set.contains(c))
+                .map(|c| (p, c))
+        })
+        .collect();
+    let mut refresh: Vec<u32> = refresh_set.iter().copied().collect();
     refresh.sort_by_key(|&x| (level(x), x));
     let mut wraps = Vec::new();
     for &p in &refresh {
         for c in [left(p), right(p)] {
-            if is_live(c) {
+            if is_live(c) && derive_from.get(&p) != Some(&c) {
                 wraps.push((p, c));
             }
         }
@@ -124,8 +139,7 @@ pub fn plan(
     // wrapped under a child that kept its key, each bottom-up. A member needs one update of the
     // second group (where its path meets the refreshed nodes) and a contiguous run of the first,
     // so its multiproof stays short.
-    let refreshed: BTreeSet<u32> = refresh.iter().copied().collect();
-    wraps.sort_by_key(|&(p, c)| (u8::from(!refreshed.contains(&c)), level(p), p, c));
+    wraps.sort_by_key(|&(p, c)| (u8::from(!refresh_set.contains(&c)), level(p), p, c));
     Ok(Plan {
         after,
         width_before: before.width(),
@@ -134,6 +148,7 @@ pub fn plan(
         added_leaves,
         ratchet: ratchet_set,
         refresh,
+        derive_from,
         fresh_blank,
         wraps,
     })

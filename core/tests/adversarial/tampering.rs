@@ -141,9 +141,9 @@ fn tampered_commit_updates_and_proof_are_rejected() {
             (u.node, u.child)
         })
         .collect();
-    // Removing leaf 3 of 4: fresh keys for node 5 (under carol's leaf node 4) and the root 3
-    // (under nodes 1 and 5), in Merkle order: wrapped under a refreshed child first.
-    assert_eq!(wraps, vec![(3, 5), (5, 4), (3, 1)]);
+    // Removing leaf 3 of 4: a fresh key for node 5 (under carol's leaf node 4); the root 3
+    // derives from node 5 and is wrapped under node 1 only, bottom-up.
+    assert_eq!(wraps, vec![(5, 4), (3, 1)]);
     let bob_slice = commit_bundle_for_leaf(&full, &[(3, 1)]);
     assert_eq!(bob_slice.updates.len(), 1);
     assert!(!bob_slice.proof.is_empty());
@@ -198,8 +198,8 @@ fn tampered_commit_updates_and_proof_are_rejected() {
         root_mismatch,
     );
 
-    // The same wrapped key presented as the wrap under the other child of the root: the
-    // (node, child) pair is what the Merkle leaf hashes, so the root no longer matches.
+    // Carol's wrapped key presented as bob's: the (node, child) pair is what the Merkle leaf
+    // hashes, so the root no longer matches.
     let relabelled = edit(
         &|b| {
             let ct0 = b.updates[0].update.as_ref().unwrap().ciphertext.clone();
@@ -212,16 +212,18 @@ fn tampered_commit_updates_and_proof_are_rejected() {
         &mut w.s,
         "bob",
         relabelled,
-        "bob's wrap relabelled as the wrap under node 5",
+        "carol's wrap relabelled as bob's",
         root_mismatch,
     );
 
-    // Bob's slice relabelled as the entry of index 0, (3, 5): the plan accepts the pair, the
+    // Bob's slice relabelled as the entry of index 0, (5, 4): the plan accepts the pair, the
     // Merkle leaf differs.
     let moved = edit(
         &|b| {
             b.updates[0].index = 0;
-            b.updates[0].update.as_mut().unwrap().child = 5;
+            let u = b.updates[0].update.as_mut().unwrap();
+            u.node = 5;
+            u.child = 4;
         },
         &bob_slice,
     );
@@ -234,7 +236,7 @@ fn tampered_commit_updates_and_proof_are_rejected() {
     );
 
     // An entry whose (node, child) is not the plan's at its index.
-    let wrong_pair = edit(&|b| b.updates[0].update.as_mut().unwrap().child = 4, &full);
+    let wrong_pair = edit(&|b| b.updates[0].update.as_mut().unwrap().child = 6, &full);
     assert_rejected(&mut w.s, "bob", wrong_pair, "node/child off plan", |e| {
         matches!(e, MeetingError::BadRoster { .. })
     });

@@ -418,7 +418,7 @@ fn build() -> World {
     let p = tree::plan(leader.occupancy(), &[1], 1, false).unwrap();
     assert_eq!(p.added_leaves, [1]);
     let updates = leader.apply(&p, &mid, 3, &mut tree_rng).unwrap();
-    assert_eq!(updates.len(), 3);
+    assert_eq!(updates.len(), 2);
     let update_leaves: Vec<[u8; 32]> = updates
         .iter()
         .map(|(n, c, ct)| spec::update_leaf(*n, *c, ct))

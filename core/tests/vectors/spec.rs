@@ -164,6 +164,11 @@ pub fn grow(key: &[u8], node: u32) -> Vec<u8> {
     expand_with_label(key, "tree grow", &node.to_be_bytes(), 32)
 }
 
+/// Section 9: `derive(child_key, node)` (`tree.md` section 5, step 9).
+pub fn derive_node(key: &[u8], node: u32) -> Vec<u8> {
+    expand_with_label(key, "node derive", &node.to_be_bytes(), 32)
+}
+
 /// Section 10: `UpdateLeaf`.
 pub fn update_leaf(node: u32, child: u32, ciphertext: &[u8]) -> [u8; 32] {
     let mut c = node.to_be_bytes().to_vec();

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use conclave_core::Secret;
 use conclave_core::schedule::{expand_with_label, labels};
 use conclave_core::tree::{
-    self, LeaderTree, MemberPath, Occupancy, direct_path, grow, leaf_node, leaf_span, level,
-    node_count, ratchet, root, unwrap, wrap, wrap_context,
+    self, LeaderTree, MemberPath, Occupancy, derive_node, direct_path, grow, leaf_node, leaf_span,
+    level, node_count, ratchet, root, unwrap, wrap, wrap_context,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
@@ -20,12 +20,13 @@ const SCENARIO_MEETING: &[u8] = b"conclave-vectors-tree-scenario";
 const WIDTHS: [u32; 5] = [1, 2, 4, 8, 16];
 
 /// The scenario after the creating commit (epoch 1): (removes, adds, rotate) per epoch 2, 3, ...
-const OPS: [(&[u32], usize, bool); 5] = [
-    (&[], 3, false),  // epoch 2: three joins (the tree grows twice, 1 -> 4 leaves)
-    (&[1], 0, false), // epoch 3: leaf 1 leaves
-    (&[], 0, true),   // epoch 4: rotation
-    (&[2], 3, false), // epoch 5: leaf 2 removed, three joins (grows 4 -> 8)
-    (&[], 1, false),  // epoch 6: one join, ratchets only
+const OPS: [(&[u32], usize, bool); 6] = [
+    (&[], 3, false),     // epoch 2: three joins (the tree grows twice, 1 -> 4 leaves)
+    (&[1], 0, false),    // epoch 3: leaf 1 leaves
+    (&[], 0, true),      // epoch 4: rotation
+    (&[2], 3, false),    // epoch 5: leaf 2 removed, three joins (grows 4 -> 8)
+    (&[], 1, false),     // epoch 6: one join, ratchets only
+    (&[1, 5], 0, false), // epoch 7: two leaves leave; node 7 derives from 3, and 11 is wrapped
 ];
 
 fn opt(x: Option<u32>) -> Value {
@@ -136,10 +137,24 @@ fn scenario() -> Value {
         let updates = leader.apply(&p, mid, epoch, &mut rng).unwrap();
         let keys = leader_keys(&leader);
 
-        // The random draws, in draw order: added leaves, fresh blank nodes, refreshed nodes.
+        // The random draws, in draw order: added leaves, fresh blank nodes, refreshed nodes that
+        // do not derive from a child.
         let mut random_nodes: Vec<u32> = p.added_leaves.iter().map(|&l| leaf_node(l)).collect();
         random_nodes.extend(p.fresh_blank.iter().copied());
-        random_nodes.extend(p.refresh.iter().copied());
+        random_nodes.extend(
+            p.refresh
+                .iter()
+                .copied()
+                .filter(|x| !p.derive_from.contains_key(x)),
+        );
+        for (&x, &c) in &p.derive_from {
+            let child = Secret::from_bytes(*keys.get(&c).unwrap());
+            assert_eq!(
+                keys.get(&x),
+                Some(derive_node(&child, x).expose()),
+                "derived key of node {x}"
+            );
+        }
         let random_keys: Vec<Value> = random_nodes
             .iter()
             .map(|n| {
@@ -185,6 +200,7 @@ fn scenario() -> Value {
                 "added_leaves": p.added_leaves,
                 "ratchet": p.ratchet.iter().collect::<Vec<_>>(),
                 "refresh": p.refresh,
+                "derive_from": p.derive_from.iter().map(|(n, c)| json!([n, c])).collect::<Vec<_>>(),
                 "fresh_blank": p.fresh_blank.iter().collect::<Vec<_>>(),
                 "wraps": p.wraps.iter().map(|(n, c)| json!([n, c])).collect::<Vec<_>>(),
             },
@@ -227,6 +243,15 @@ pub fn generate() -> Value {
             "output": h(grow(&key, new_root).expose()),
         }));
     }
+    let mut derives = Vec::new();
+    for node in [3u32, 7, 11, 16383] {
+        let key = Secret::from_bytes(rand32(&mut rng));
+        derives.push(json!({
+            "child_key": h(key.expose()),
+            "node": node,
+            "output": h(derive_node(&key, node).expose()),
+        }));
+    }
     let mut wraps = Vec::new();
     for (mid, epoch, node, child) in [
         (b"conclave-vectors-meeting".to_vec(), 2u64, 1u32, 0u32),
@@ -261,6 +286,7 @@ pub fn generate() -> Value {
             ("layout", json!(layout())),
             ("ratchet", json!(ratchets)),
             ("grow", json!(grows)),
+            ("derive", json!(derives)),
             ("wrap", json!(wraps)),
             ("scenario", json!([scenario()])),
         ],
@@ -356,6 +382,17 @@ fn verify_scenario(s: &Value) {
             p.ratchet.iter().copied().collect::<Vec<_>>()
         );
         assert_eq!(u32s(fp, "refresh"), p.refresh);
+        let derive_from: Vec<(u32, u32)> = list(fp, "derive_from")
+            .iter()
+            .map(|w| (w[0].as_u64().unwrap() as u32, w[1].as_u64().unwrap() as u32))
+            .collect();
+        assert_eq!(
+            derive_from,
+            p.derive_from
+                .iter()
+                .map(|(&n, &c)| (n, c))
+                .collect::<Vec<_>>()
+        );
         assert_eq!(
             u32s(fp, "fresh_blank"),
             p.fresh_blank.iter().copied().collect::<Vec<_>>()
@@ -384,7 +421,12 @@ fn verify_scenario(s: &Value) {
         // Random keys, in draw order.
         let mut random_nodes: Vec<u32> = p.added_leaves.iter().map(|&l| 2 * l).collect();
         random_nodes.extend(p.fresh_blank.iter().copied());
-        random_nodes.extend(p.refresh.iter().copied());
+        random_nodes.extend(
+            p.refresh
+                .iter()
+                .copied()
+                .filter(|x| !p.derive_from.contains_key(x)),
+        );
         let random: Vec<(u32, [u8; 32])> = list(c, "random_keys")
             .iter()
             .map(|e| (num32(e, "node"), hx32(e, "key")))
@@ -400,6 +442,14 @@ fn verify_scenario(s: &Value) {
         for (&x, key) in &keys {
             if let Some((_, k)) = random.iter().find(|r| r.0 == x) {
                 assert_eq!(key, k, "random node {x}");
+                continue;
+            }
+            if let Some(&c) = p.derive_from.get(&x) {
+                assert_eq!(
+                    key.to_vec(),
+                    spec::derive_node(&keys[&c], x),
+                    "derived node {x}"
+                );
                 continue;
             }
             let base = grown
@@ -510,6 +560,12 @@ pub fn verify(v: &Value) {
             num32(c, "new_root"),
         );
         assert_eq!(core.expose()[..], out[..]);
+    }
+    for c in list(cases, "derive") {
+        let out = spec::derive_node(&hx(c, "child_key"), num32(c, "node"));
+        assert_eq!(out, hx(c, "output"));
+        let core = derive_node(&Secret::from_bytes(hx32(c, "child_key")), num32(c, "node"));
+        assert_eq!(core.expose().to_vec(), out);
     }
     for c in list(cases, "wrap") {
         let (mid, epoch, node, child) = (
