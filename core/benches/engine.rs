@@ -744,6 +744,68 @@ fn engine_cross_check() {
     );
 }
 
+// ----- memory -----
+
+/// Counts the bytes live on the heap, so the bench can report what a tree state holds.
+struct Counting;
+
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts sizes.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size(), std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: same layout contract as the caller's.
+        unsafe { std::alloc::System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        LIVE.fetch_sub(l.size(), std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: `p` was allocated by `alloc` above with `l`.
+        unsafe { std::alloc::System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Heap bytes retained by the value `f` builds (measured single-threaded, at startup).
+fn retained<T>(f: impl FnOnce() -> T) -> (usize, T) {
+    let before = LIVE.load(std::sync::atomic::Ordering::Relaxed);
+    let v = f();
+    let after = LIVE.load(std::sync::atomic::Ordering::Relaxed);
+    (after.saturating_sub(before), v)
+}
+
+/// What the key tree costs in memory: a member's path keys and occupancy bitmap, and the
+/// leader's whole tree. (The engine's roster, one entry per participant, comes on top: see
+/// BENCHMARKS.md.)
+fn tree_memory(fixtures: &[Fixture]) {
+    eprintln!(
+        "| N | member: path keys + occupancy (B) | leader: tree (B) | leader per member (B) |"
+    );
+    for f in fixtures {
+        let leaf = (f.n / 2) as u32;
+        let (member, m) = retained(|| {
+            let path = MemberPath::from_secrets(
+                leaf,
+                f.occupancy().width(),
+                f.tree.path_secrets(leaf).unwrap(),
+            )
+            .unwrap();
+            (path, f.occupancy().clone())
+        });
+        let (leader, t) = retained(|| f.tree.clone());
+        eprintln!(
+            "| {} | {} | {} | {:.0} |",
+            f.n,
+            member,
+            leader,
+            leader as f64 / f.n as f64
+        );
+        drop((m, t));
+    }
+}
+
 // ----- ratios measured interleaved -----
 //
 // The machine is shared, so load drifts over the minutes a criterion run takes. The ratios the
@@ -773,7 +835,8 @@ fn interleaved_ratios(fixtures: &[Fixture]) {
     let ann = announcement(&mut r, hk.public_key());
     let mut leave: Vec<Vec<Duration>> = vec![Vec::new(); fixtures.len()];
     let mut join: Vec<Vec<Duration>> = vec![Vec::new(); fixtures.len()];
-    for _ in 0..ROUNDS {
+    let mut rotation: Vec<Vec<Duration>> = vec![Vec::new(); fixtures.len()];
+    for round in 0..ROUNDS {
         for (i, f) in fixtures.iter().enumerate() {
             let t = f.tree.clone();
             let (d, out) = timed(|| leader_commit(t, &f.leader, &[f.leaver()], false, &mut r));
@@ -783,19 +846,29 @@ fn interleaved_ratios(fixtures: &[Fixture]) {
             let (d, out) = timed(|| leader_join(t, &f.leader, &ann, hk.public_key(), &mut r));
             drop(out);
             join[i].push(d);
+            // A rotation at N = 10,000 takes tens of milliseconds: every fifth round.
+            if round % 5 == 0 {
+                let t = f.tree.clone();
+                let (d, out) = timed(|| leader_commit(t, &f.leader, &[], true, &mut r));
+                drop(out);
+                rotation[i].push(d);
+            }
         }
     }
+    let rotation: Vec<Duration> = rotation.into_iter().map(median).collect();
     let leave: Vec<Duration> = leave.into_iter().map(median).collect();
     let join: Vec<Duration> = join.into_iter().map(median).collect();
     eprintln!("interleaved ({ROUNDS} rounds), median:");
     for (i, f) in fixtures.iter().enumerate() {
         eprintln!(
-            "| N = {} | leader leave {} ({:.2}x N=10) | leader join {} ({:.2}x N=10) |",
+            "| N = {} | leader leave {} ({:.2}x N=10) | leader join {} ({:.2}x N=10) | leader rotation {} ({:.1}x N=10) |",
             f.n,
             us(leave[i]),
             leave[i].as_secs_f64() / leave[0].as_secs_f64(),
             us(join[i]),
             join[i].as_secs_f64() / join[0].as_secs_f64(),
+            us(rotation[i]),
+            rotation[i].as_secs_f64() / rotation[0].as_secs_f64(),
         );
     }
     // Failover sealing, serial against two threads, at N = 100.
@@ -896,7 +969,11 @@ fn benches(c: &mut Criterion) {
     if std::env::var("CONCLAVE_BENCH_BYTES_ONLY").is_ok() {
         return;
     }
+    tree_memory(&fixtures);
     interleaved_ratios(&fixtures);
+    if std::env::var("CONCLAVE_BENCH_RATIOS_ONLY").is_ok() {
+        return;
+    }
     bench_join(c);
     bench_leave_and_rotation(c, &fixtures);
     bench_rebuild(c, &fixtures);
