@@ -1,4 +1,4 @@
-//! Codec processors (`spec/frames.md` section 5) on hostile bitstreams.
+//! Codec processors (`spec/frames.md` section 6) on hostile bitstreams.
 //!
 //! Input: byte 0 selects the codec (modulo the number of codecs), byte 1 a byte to flip in the
 //! encrypted frame, the rest is the codec frame. For every input:
