@@ -8,6 +8,7 @@ use conclave_core::Secret;
 use conclave_core::frame::{Codec, FrameConfig, FrameCrypto};
 use gst::glib;
 use gst::prelude::*;
+use zeroize::Zeroize;
 
 use crate::caps::{CODEC_AUTO, codec_from_caps, parse_codec_property};
 use crate::keys::{Clock, monotonic_now};
@@ -78,7 +79,7 @@ impl Shared {
                 .map_err(|_| "insecure-test-secret must be 64 hex digits")?;
         }
         let secret = Secret::from_bytes(bytes);
-        bytes.iter_mut().for_each(|b| *b = 0);
+        bytes.zeroize();
         let crypto = FrameCrypto::new(FrameConfig::default()).map_err(|_| "frame config")?;
         if let Some(sender) = own_sender {
             crypto.set_own_sender(sender).map_err(|_| "sender index")?;

@@ -198,3 +198,38 @@ fn properties_are_documented() {
         );
     }
 }
+
+#[test]
+fn keyframe_requested_once_frames_flow_after_drops() {
+    let (mut he, _) = harness("conclaveenc", &opus_caps());
+    let mut delta = gst::Buffer::from_slice(vec![0x78u8; 40]);
+    delta
+        .get_mut()
+        .unwrap()
+        .set_flags(gst::BufferFlags::DELTA_UNIT);
+    let upstream = |h: &mut gst_check::Harness| {
+        std::iter::from_fn(|| h.try_pull_upstream_event())
+            .filter(|e| e.structure().is_some_and(|s| s.name() == "GstForceKeyUnit"))
+            .count()
+    };
+    // Keyed from the start: no request.
+    gstconclave::set_frame_crypto(&element(&he), participant(0)).unwrap();
+    assert!(process(&mut he, &delta).is_some());
+    assert_eq!(upstream(&mut he), 0);
+    // Dropped frames, then keys again: one request at the first delta frame sent.
+    gstconclave::clear_frame_crypto(&element(&he)).unwrap();
+    assert_eq!(process(&mut he, &delta), None);
+    assert_eq!(process(&mut he, &delta), None);
+    gstconclave::set_frame_crypto(&element(&he), participant(0)).unwrap();
+    assert!(process(&mut he, &delta).is_some());
+    assert!(process(&mut he, &delta).is_some());
+    assert_eq!(upstream(&mut he), 1);
+    // A keyframe after drops needs no request.
+    gstconclave::clear_frame_crypto(&element(&he)).unwrap();
+    assert_eq!(process(&mut he, &delta), None);
+    gstconclave::set_frame_crypto(&element(&he), participant(0)).unwrap();
+    let key = gst::Buffer::from_slice(vec![0x78u8; 40]);
+    assert!(process(&mut he, &key).is_some());
+    assert!(process(&mut he, &delta).is_some());
+    assert_eq!(upstream(&mut he), 0);
+}

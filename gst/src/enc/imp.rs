@@ -1,12 +1,13 @@
 //! The `conclaveenc` implementation: a copying `BaseTransform` (the frame grows by its trailer).
 
 use std::sync::LazyLock;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use conclave_core::frame::{FrameError, max_frame_len};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use gst_base::prelude::BaseTransformExtManual;
 use gst_base::subclass::prelude::*;
 
 use crate::common::{CAT, Shared, codec_spec, counter_spec, pad_templates, test_secret_spec};
@@ -17,6 +18,9 @@ use crate::report::{ENCRYPT_FAILED_MESSAGE, Failure};
 pub struct ConclaveEnc {
     shared: Shared,
     stream_id: AtomicU32,
+    /// A frame was dropped since the last keyframe sent: the receivers cannot decode the next
+    /// delta frames, so the encoder is asked for a keyframe once frames flow again.
+    keyframe_wanted: AtomicBool,
 }
 
 impl ConclaveEnc {
@@ -25,11 +29,41 @@ impl ConclaveEnc {
     }
 
     fn drop_frame(&self, failure: Failure) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.keyframe_wanted.store(true, Ordering::Relaxed);
         self.shared
             .drop_frame(self.obj().upcast_ref(), ENCRYPT_FAILED_MESSAGE, failure);
         Ok(gst_base::BASE_TRANSFORM_FLOW_DROPPED)
     }
 }
+
+impl ConclaveEnc {
+    /// After a frame was sent: if frames were dropped before and this is a delta frame, asks
+    /// upstream for a keyframe (the `GstForceKeyUnit` event video encoders handle).
+    fn after_sent(&self, delta: bool) {
+        if !delta {
+            self.keyframe_wanted.store(false, Ordering::Relaxed);
+        } else if self.keyframe_wanted.swap(false, Ordering::Relaxed) {
+            let s = gst::Structure::builder(FORCE_KEY_UNIT)
+                .field("all-headers", true)
+                .build();
+            gst::debug!(CAT, imp = self, "asking upstream for a keyframe");
+            if !self
+                .obj()
+                .sink_pad()
+                .push_event(gst::event::CustomUpstream::new(s))
+            {
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "nobody upstream handled the keyframe request"
+                );
+            }
+        }
+    }
+}
+
+/// The structure name of an upstream force-key-unit event (`gst_video_event_new_upstream_force_key_unit`).
+const FORCE_KEY_UNIT: &str = "GstForceKeyUnit";
 
 #[glib::object_subclass]
 impl ObjectSubclass for ConclaveEnc {
@@ -59,7 +93,8 @@ impl ObjectImpl for ConclaveEnc {
                     "Dropped",
                     "Frames dropped: before keys (no FrameCrypto, no send epoch or no own \
                      sender index) or refused by the codec processor; each posts a \
-                     conclave-encrypt-failed element message (rate-limited)",
+                     conclave-encrypt-failed element message (rate-limited). The first delta \
+                     frame sent after a drop sends a GstForceKeyUnit event upstream",
                 ),
                 test_secret_spec(" with own sender index 0"),
             ]
@@ -177,6 +212,7 @@ impl BaseTransformImpl for ConclaveEnc {
             Ok(n) => {
                 outbuf.set_size(n);
                 self.shared.done.fetch_add(1, Ordering::Relaxed);
+                self.after_sent(inbuf.flags().contains(gst::BufferFlags::DELTA_UNIT));
                 Ok(gst::FlowSuccess::Ok)
             }
             Err(e) => self.drop_frame(Failure::from_error(&e)),
