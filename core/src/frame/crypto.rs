@@ -21,7 +21,7 @@ use crate::Secret;
 use crate::protocol::limits::MAX_TREE_LEAVES;
 use crate::schedule::{SenderKeys, frame_nonce};
 
-#[cfg(fuzzing)]
+#[cfg(any(fuzzing, test))]
 mod snapshot;
 
 /// Configuration of a [`FrameCrypto`].

@@ -24,7 +24,8 @@ use sha2::{Digest, Sha256};
 
 use super::Sim;
 use crate::Secret;
-use crate::frame::{FrameConfig, FrameCrypto};
+use crate::frame::{FrameConfig, FrameCrypto, FrameError};
+use crate::protocol::limits::MAX_TREE_LEAVES;
 use crate::meeting::{Event, RemovalReason};
 
 /// Most frame secrets the ledger remembers per epoch number (branches of one epoch).
@@ -60,6 +61,9 @@ pub struct Ledger {
     last: BTreeMap<String, EpochState>,
     /// Epoch states a leader made on top of another (its previous state): parent -> children.
     children: BTreeMap<EpochState, BTreeSet<EpochState>>,
+    /// One receiver per frame secret seen (by its hash), built once: trial decryption against a
+    /// cached receiver costs one AEAD open instead of a `FrameCrypto` built and keyed per try.
+    receivers: BTreeMap<[u8; 32], FrameCrypto>,
     /// Frames sealed and identified.
     pub frames_sealed: u64,
     /// Every invariant violation found, described.
@@ -195,27 +199,92 @@ impl Ledger {
                 continue;
             };
             for secret in candidates {
-                let Ok(r) = FrameCrypto::new(FrameConfig::default()) else {
+                let sid = id_of(secret);
+                let Some(r) = receiver(&mut self.receivers, sid, epoch, secret) else {
                     continue;
                 };
-                let own = f.own_sender().unwrap_or(0);
-                let _ = r.set_own_sender(own.wrapping_add(1) % 1024);
-                if r.install_epoch(epoch, secret, Duration::ZERO).is_err() {
-                    continue;
+                // The receiver commits a counter to its replay window only after the frame's tag
+                // verified, so `Replayed` and `TooOld` also identify the key; the `sealed` set
+                // then tells a reused nonce from a counter merely below the window.
+                let (sender, stream, counter) = match r.decrypt(&frame, Duration::ZERO) {
+                    Ok(d) => (d.sender, d.stream, d.counter),
+                    Err(FrameError::Replayed {
+                        sender,
+                        stream,
+                        counter,
+                        ..
+                    })
+                    | Err(FrameError::TooOld {
+                        sender,
+                        stream,
+                        counter,
+                        ..
+                    }) => (sender, stream, counter),
+                    Err(_) => continue,
+                };
+                self.frames_sealed += 1;
+                if !self.sealed.insert((sid, sender, stream, counter)) {
+                    self.violations.push(format!(
+                        "{id} sealed a second frame under one (key, nonce): epoch {epoch}, \
+                         sender {sender}, counter {counter}"
+                    ));
                 }
-                if let Ok(d) = r.decrypt(&frame, Duration::ZERO) {
-                    self.frames_sealed += 1;
-                    let key = (id_of(secret), d.sender, d.stream, d.counter);
-                    if !self.sealed.insert(key) {
-                        self.violations.push(format!(
-                            "{id} sealed a second frame under one (key, nonce): epoch {epoch}, \
-                             sender {}, counter {}",
-                            d.sender, d.counter
-                        ));
-                    }
-                    break;
-                }
+                break;
             }
         }
+    }
+}
+
+/// The cached receiver of one frame secret (a sender index no participant uses), built and keyed
+/// on first use.
+fn receiver<'a>(
+    receivers: &'a mut BTreeMap<[u8; 32], FrameCrypto>,
+    sid: [u8; 32],
+    epoch: u64,
+    secret: &Secret<32>,
+) -> Option<&'a FrameCrypto> {
+    if !receivers.contains_key(&sid) {
+        let r = FrameCrypto::new(FrameConfig::default()).ok()?;
+        r.set_own_sender(MAX_TREE_LEAVES - 1).ok()?;
+        r.install_epoch(epoch, secret, Duration::ZERO).ok()?;
+        receivers.insert(sid, r);
+    }
+    receivers.get(&sid)
+}
+
+#[cfg(test)]
+mod tests {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::*;
+    use crate::meeting::MeetingConfig;
+
+    /// A participant whose send counter goes back (its frame state restored from a copy, the
+    /// class of bug FR-SEND forbids) is caught on the next seal, and an honest run is not.
+    #[test]
+    fn a_reused_nonce_is_reported() {
+        let mut s = Sim::new(
+            b"ledger-unit-test-meeting",
+            MeetingConfig::default(),
+            ChaCha20Rng::seed_from_u64(5),
+        );
+        s.create("alice").unwrap();
+        s.join("bob").unwrap();
+        s.settle();
+        s.advance(Duration::from_secs(12), Duration::from_secs(1));
+        let mut ledger = Ledger::new();
+        ledger.observe(&s);
+        let alice = s.participants["alice"].frame_crypto();
+        let before = alice.snapshot();
+        for _ in 0..3 {
+            ledger.seal_frames(&s);
+        }
+        assert!(ledger.violations.is_empty(), "{:?}", ledger.violations);
+        assert!(ledger.frames_sealed >= 6, "sealed {}", ledger.frames_sealed);
+        alice.restore(&before);
+        ledger.seal_frames(&s);
+        assert_eq!(ledger.violations.len(), 1, "{:?}", ledger.violations);
+        assert!(ledger.violations[0].starts_with("alice sealed a second frame"));
     }
 }

@@ -1,4 +1,4 @@
-//! Deep copies of a [`FrameCrypto`], for the fuzzers only (`cfg(fuzzing)`): a fuzz target
+//! Deep copies of a [`FrameCrypto`], for the fuzzers and unit tests only (`cfg(fuzzing)`, `cfg(test)`): a fuzz target
 //! builds its meetings once and gives every input a copy of them, and the engine keeps its
 //! `FrameCrypto` behind an `Arc` that a clone of the meeting shares.
 //!
