@@ -80,7 +80,7 @@ join() { # name start duration extra-args...
     shift 3
     (sleep "$start"
      exec timeout 60 "$BIN" join --janus "127.0.0.1:$PORT" --name "$name" --duration "$dur" \
-        --report "$WORK/$name.json" "$@") 2>"$WORK/$name.log" &
+        --report "$WORK/$name.json" "$@") >/dev/null 2>"$WORK/$name.log" &
     PIDS+=($!)
 }
 join alice 0 21 --create --export-frame-keys-for-test "$WORK/keys.txt"

@@ -3,7 +3,7 @@
 //! counters at each step.
 //!
 //! Encryption and decryption are pad probes that call the meeting's
-//! [`FrameCrypto`](conclave_core::frame::FrameCrypto) with the codec processors
+//! [`FrameCrypto`] with the codec processors
 //! (`encrypt_media` / `decrypt_media`): exactly where the `conclaveenc` / `conclavedec` elements
 //! of `gst-conclave` sit (between encoder and payloader, depayloader and decoder). A frame that
 //! fails to decrypt is counted by reason and dropped, never an error of the pipeline.
@@ -64,6 +64,9 @@ pub fn add_publisher(peer: &Peer, crypto: &MediaCrypto) -> Result<(), MediaError
                 ("speed-preset", "ultrafast"),
                 ("key-int-max", "15"),
                 ("bitrate", "300"),
+                // No access unit delimiters: decryption returns the canonical form, which has
+                // none, so the clear frames hashed for the recording check equal it.
+                ("aud", "false"),
             ],
         ),
         (
@@ -143,6 +146,7 @@ fn seal_probe(enc: &gst::Element, c: MediaCrypto, codec: Codec, stream: u32, kin
         };
         let sealed = c.frames.encrypt_media(codec, stream, clear);
         let clear_hash = (codec == Codec::H264).then(|| Sha256::digest(clear));
+        debug_frame("clear", kind, clear);
         drop(map);
         let epoch = c.frames.send_epoch();
         match sealed {
@@ -193,7 +197,7 @@ fn seal_probe(enc: &gst::Element, c: MediaCrypto, codec: Codec, stream: u32, kin
 /// Links a new `webrtcbin` source pad (a subscribed track of `feed`) to a depayloader,
 /// decryption, a decoder and a sink, with counters.
 pub fn add_subscriber_pad(
-    peer: &Peer,
+    pipeline: &gst::Pipeline,
     pad: &gst::Pad,
     feed: &str,
     crypto: &MediaCrypto,
@@ -210,7 +214,7 @@ pub fn add_subscriber_pad(
         "OPUS" => (Codec::Opus, "audio", "rtpopusdepay", "opusdec"),
         other => {
             let sink = make("fakesink")?;
-            peer.pipeline.add(&sink)?;
+            pipeline.add(&sink)?;
             sink.sync_state_with_parent()?;
             pad.link(
                 &sink
@@ -234,8 +238,7 @@ pub fn add_subscriber_pad(
     let dec = make(dec)?;
     let sink = make("fakesink")?;
     sink.set_property("sync", false);
-    peer.pipeline
-        .add_many([&depay, &format, &queue, &dec, &sink])?;
+    pipeline.add_many([&depay, &format, &queue, &dec, &sink])?;
     gst::Element::link_many([&depay, &format, &queue, &dec, &sink])?;
     for e in [&depay, &format, &queue, &dec, &sink] {
         e.sync_state_with_parent()?;

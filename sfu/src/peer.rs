@@ -18,8 +18,6 @@ pub struct Peer {
     pub pipeline: gst::Pipeline,
     /// The `webrtcbin`.
     pub webrtc: gst::Element,
-    /// The Janus handle this PeerConnection belongs to.
-    pub handle: u64,
 }
 
 impl Peer {
@@ -43,11 +41,7 @@ impl Peer {
             }
             None
         });
-        Ok(Peer {
-            pipeline,
-            webrtc,
-            handle,
-        })
+        Ok(Peer { pipeline, webrtc })
     }
 
     /// Creates an offer, sets it as the local description and returns its SDP text.

@@ -445,7 +445,6 @@ impl Session {
         let crypto = self.crypto.clone();
         let display = sub.display.clone();
         let pipeline = peer.pipeline.downgrade();
-        let webrtc = peer.webrtc.clone();
         peer.webrtc.connect_pad_added(move |_, pad| {
             if pad.direction() != gst::PadDirection::Src {
                 return;
@@ -453,12 +452,7 @@ impl Session {
             let Some(pipeline) = pipeline.upgrade() else {
                 return;
             };
-            let p = Peer {
-                pipeline,
-                webrtc: webrtc.clone(),
-                handle: 0,
-            };
-            if let Err(e) = media::add_subscriber_pad(&p, pad, &display, &crypto) {
+            if let Err(e) = media::add_subscriber_pad(&pipeline, pad, &display, &crypto) {
                 log(
                     "?",
                     crypto.origin.elapsed(),
