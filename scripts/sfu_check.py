@@ -39,16 +39,16 @@ def row(receiver, sender, kind):
 
 # ----- the table -----
 print("\nper participant: what it sent, and per sender what it received")
-print(f"{'participant':<11} {'joined':>6} {'left':>5}  {'sent video/audio (no keys)':<28}")
+print(f"{'participant':<11} {'joined':>6} {'left':>5}  {'sent video/audio (dropped before keys)':<28}")
 for n in NAMES:
     r = reports[n]
     sent = r["media"]["sent"]
     v, a = sent.get("video", {}), sent.get("audio", {})
     print(f"{n:<11} {str(r['joined_epoch']):>6} {str(r['left_epoch']):>5}  "
-          f"{v.get('sealed', 0)}/{a.get('sealed', 0)} ({v.get('no_keys', 0)}/{a.get('no_keys', 0)})"
+          f"{v.get('sealed', 0)}/{a.get('sealed', 0)} ({v.get('dropped', 0)}/{a.get('dropped', 0)})"
           f"{'  tampered ' + str(v.get('tampered')) if v.get('tampered') else ''}")
 print(f"\n{'receiver':<9} {'sender':<7} {'kind':<6} {'received':>8} {'decrypted':>9} "
-      f"{'decoded':>7} {'epochs':<12} rejected")
+      f"{'decoded':>7} {'epoch tags':<12} rejected")
 for n in NAMES:
     for r in reports[n]["media"]["received"]:
         print(f"{n:<9} {r['feed']:<7} {r['kind']:<6} {r['received']:>8} {r['decrypted']:>9} "
@@ -74,7 +74,8 @@ carol_left = reports["carol"]["left_epoch"]
 check(carol_left is not None, "carol left")
 later = 0
 for r in reports["carol"]["media"]["received"]:
-    later += r["rejected"].get("unknown_epoch", 0)
+    later += sum(r["rejected"].get(k, 0) for k in
+                 ("unknown_epoch", "no_keys", "epoch_retired", "too_old", "unreported"))
     check(carol_left is not None and all(e <= carol_left for e in r["epochs"]),
           f"carol decrypted nothing of {r['feed']}'s {r['kind']} sealed after she left "
           f"(epoch {carol_left}; decrypted epochs {r['epochs']})")

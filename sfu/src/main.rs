@@ -75,6 +75,10 @@ fn main() -> ExitCode {
         eprintln!("error: cannot initialise GStreamer: {e}");
         return ExitCode::FAILURE;
     }
+    if let Err(e) = gstconclave::register_static() {
+        eprintln!("error: cannot register conclaveenc/conclavedec: {e}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Join(args) => session::run(&args),
         Command::OpenRecording(args) => recording::run(&args),

@@ -74,13 +74,14 @@ impl Peer {
         Ok(())
     }
 
-    /// Starts the pipeline, and a thread that logs its errors and warnings (as `who`).
-    pub fn play(&self, who: &str) -> Result<(), MediaError> {
+    /// Starts the pipeline, and a thread that logs its errors and warnings (as `who`) and
+    /// gives element messages to `on_element` (with the name of the element that posted it).
+    pub fn play(&self, who: &str, on_element: Option<OnElement>) -> Result<(), MediaError> {
         if let Some(bus) = self.pipeline.bus() {
             let who = format!("{who}/{}", self.pipeline.name());
             let _ = std::thread::Builder::new()
                 .name("bus".into())
-                .spawn(move || watch_bus(&bus, &who));
+                .spawn(move || watch_bus(&bus, &who, on_element));
         }
         self.pipeline
             .set_state(gst::State::Playing)
@@ -128,9 +129,17 @@ impl Peer {
     }
 }
 
-fn watch_bus(bus: &gst::Bus, who: &str) {
+/// A handler of element messages: the posting element's name and the message's structure.
+pub type OnElement = Box<dyn Fn(&str, &gst::StructureRef) + Send>;
+
+fn watch_bus(bus: &gst::Bus, who: &str, on_element: Option<OnElement>) {
     for msg in bus.iter_timed(gst::ClockTime::NONE) {
         match msg.view() {
+            gst::MessageView::Element(e) => {
+                if let (Some(f), Some(s), Some(src)) = (&on_element, e.structure(), msg.src()) {
+                    f(&src.name(), s);
+                }
+            }
             gst::MessageView::Error(e) => {
                 eprintln!("[{who}] GStreamer error: {} ({:?})", e.error(), e.debug());
             }

@@ -19,7 +19,6 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::error::MediaError;
-use crate::media::rejection_reason;
 
 /// Most epochs read from a key file.
 pub const MAX_EXPORTED_EPOCHS: usize = 256;
@@ -90,7 +89,7 @@ pub fn run(args: &OpenArgs) -> Result<(), MediaError> {
                     }
                     // Each decryptor holds one epoch: report an authentication failure over
                     // "unknown epoch" / "too old" from the others.
-                    Err(e) if last != "tampered" => last = rejection_reason(&e),
+                    Err(e) if last != "tampered" => last = e.kind().as_str(),
                     Err(_) => {}
                 }
             }

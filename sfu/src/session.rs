@@ -130,7 +130,7 @@ pub fn run(args: &JoinArgs) -> Result<(), MediaError> {
     };
     let control_handle = janus.attach("janus.plugin.textroom")?;
     let control_peer = Peer::new("control", control_handle, tx.clone())?;
-    control_peer.play(&args.name)?;
+    control_peer.play(&args.name, None)?;
     janus.message(control_handle, json!({"request": "setup"}), None)?;
     let pub_handle = janus.attach("janus.plugin.videoroom")?;
     janus.message(
@@ -393,7 +393,7 @@ impl Session {
     fn publish(&mut self) -> Result<(), MediaError> {
         let peer = Peer::new("publisher", self.pub_handle, self.tx.clone())?;
         media::add_publisher(&peer, &self.crypto)?;
-        peer.play(&self.args.name)?;
+        peer.play(&self.args.name, None)?;
         peer.wait_for_caps();
         let offer = peer.offer()?;
         if std::env::var_os("CONCLAVE_SFU_DEBUG").is_some() {
@@ -460,7 +460,11 @@ impl Session {
                 );
             }
         });
-        peer.play(&self.args.name)?;
+        let (stats, feed_name) = (self.crypto.stats.clone(), sub.display.clone());
+        let on_element: crate::peer::OnElement = Box::new(move |element, s| {
+            media::count_failure(&stats, &feed_name, element, s);
+        });
+        peer.play(&self.args.name, Some(on_element))?;
         peer.set_remote("offer", offer)?;
         let answer = peer.answer()?;
         self.janus.message(

@@ -16,13 +16,12 @@ pub const MAX_EPOCHS_PER_ROW: usize = 64;
 pub struct Sent {
     /// Frames out of the encoder.
     pub encoded: u64,
-    /// Frames encrypted and passed to the payloader.
+    /// Frames `conclaveenc` encrypted and passed to the payloader (the others it dropped: no
+    /// send keys, before admission or after leaving).
     pub sealed: u64,
     /// Frames tampered with on purpose after sealing (test only).
     pub tampered: u64,
-    /// Frames dropped because no send keys were installed (before admission, after leaving).
-    pub no_keys: u64,
-    /// Epochs frames were sealed in.
+    /// Epoch tags (epoch mod 256) frames were sealed in.
     pub epochs: BTreeSet<u64>,
 }
 
@@ -37,7 +36,7 @@ pub struct Received {
     pub rejected: BTreeMap<&'static str, u64>,
     /// Frames out of the decoder.
     pub decoded: u64,
-    /// Epochs of the frames that decrypted.
+    /// Epoch tags (epoch mod 256, from the authenticated trailer) of the frames that decrypted.
     pub epochs: BTreeSet<u64>,
     /// Sender leaves named by the frames that decrypted (authenticated, unlike the feed name).
     pub leaves: BTreeSet<u32>,
@@ -81,6 +80,32 @@ impl SharedStats {
     }
 }
 
+/// Reasons `conclavedec` reports (`FrameErrorKind::as_str`) as counted here; others count as
+/// `other` (the reason comes from a bus message: keys of the counters stay bounded).
+const REASONS: [&str; 12] = [
+    "malformed",
+    "unknown_epoch",
+    "too_old",
+    "replayed",
+    "tampered",
+    "unknown_sender",
+    "own_frame",
+    "epoch_retired",
+    "too_large",
+    "no_keys",
+    "invalid_media",
+    "stream_limit",
+];
+
+/// The counter key of a rejection `reason`.
+pub fn reason_key(reason: &str) -> &'static str {
+    REASONS
+        .iter()
+        .find(|r| **r == reason)
+        .copied()
+        .unwrap_or("other")
+}
+
 /// Adds `epoch` to `set` unless it is full.
 pub fn note_epoch(set: &mut BTreeSet<u64>, epoch: u64) {
     if set.len() < MAX_EPOCHS_PER_ROW {
@@ -97,7 +122,7 @@ impl Stats {
             .map(|(k, s)| {
                 (
                     (*k).to_string(),
-                    json!({"encoded": s.encoded, "sealed": s.sealed, "no_keys": s.no_keys,
+                    json!({"encoded": s.encoded, "sealed": s.sealed, "dropped": s.encoded.saturating_sub(s.sealed),
                            "tampered": s.tampered,
                            "epochs": s.epochs}),
                 )
@@ -133,6 +158,12 @@ mod tests {
             .get(&("(others)".to_string(), "video"))
             .map(|r| r.received);
         assert_eq!(others, Some(10));
+    }
+
+    #[test]
+    fn reasons_map_to_bounded_keys() {
+        assert_eq!(reason_key("tampered"), "tampered");
+        assert_eq!(reason_key("anything the relay makes up"), "other");
     }
 
     #[test]
