@@ -29,7 +29,7 @@ PORT=${SFU_JANUS_PORT:-18088}
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 step() { printf '\n--> %s\n' "$*"; }
 
-PACKAGES=(janus janus-tools ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base
+PACKAGES=(janus janus-tools ffmpeg curl pkg-config gstreamer1.0-tools gstreamer1.0-plugins-base
     gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
     gstreamer1.0-libav gstreamer1.0-nice libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
     libgstreamer-plugins-bad1.0-dev
@@ -44,8 +44,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
 fi
 
-step "cargo build -p conclave-sfu"
-timeout 900 cargo build -q -p conclave-sfu
+# Like gst-conclave, conclave-sfu needs the GStreamer dev packages: scripts/test.sh's workspace
+# steps exclude it, and this script lints, documents and tests it.
+step "cargo clippy / doc / test -p conclave-sfu"
+cargo clippy -p conclave-sfu --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc -p conclave-sfu --no-deps --quiet
+cargo test -q -p conclave-sfu
+cargo build -q -p conclave-sfu
 BIN=$TARGET_DIR/debug/conclave-media
 
 WORK=$(mktemp -d /tmp/conclave-sfu.XXXXXX)

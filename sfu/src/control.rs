@@ -8,7 +8,8 @@
 //! `Leader` and `All` are broadcast (TextRoom does not know who leads: the engine of a member
 //! that is not the leader rejects what is meant for the leader).
 
-use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use conclave_core::meeting::Destination;
 use conclave_core::protocol::limits::MAX_ENVELOPE_SIZE;
@@ -16,15 +17,19 @@ use gst::glib;
 use gst::prelude::*;
 use serde_json::{Value, json};
 
-use crate::Input;
 use crate::error::MediaError;
 use crate::peer::Peer;
+use crate::{Input, InputTx};
 
 /// The TextRoom and VideoRoom room number used by the test.
 pub const ROOM: u64 = 1234;
 /// Largest TextRoom message read from the data channel, in bytes (a hex-encoded envelope of
 /// `MAX_ENVELOPE_SIZE` and its JSON wrapping).
 pub const MAX_CONTROL_MESSAGE: usize = 2 * MAX_ENVELOPE_SIZE + 1024;
+
+/// Most bytes of TextRoom messages queued for the main thread; further messages are dropped
+/// until it catches up.
+pub const MAX_QUEUED_CONTROL_BYTES: usize = 16 * 1024 * 1024;
 
 /// Something the TextRoom said.
 #[derive(Debug, PartialEq, Eq)]
@@ -45,10 +50,12 @@ pub enum Control {
 }
 
 /// Creates the data channel on `peer` (after the remote offer is set) and forwards its text
-/// messages and opening to `tx`.
+/// messages and opening to `tx`. `queued` counts the bytes of messages in the queue: the main
+/// thread subtracts what it takes ([`MAX_QUEUED_CONTROL_BYTES`] at most).
 pub fn open_channel(
     peer: &Peer,
-    tx: Sender<Input>,
+    tx: InputTx,
+    queued: Arc<AtomicUsize>,
 ) -> Result<gst_webrtc::WebRTCDataChannel, MediaError> {
     let channel = peer
         .webrtc
@@ -62,17 +69,21 @@ pub fn open_channel(
         "on-open",
         false,
         glib::closure!(move |_c: &gst_webrtc::WebRTCDataChannel| {
-            let _ = open_tx.send(Input::ControlOpen);
+            let _ = open_tx.try_send(Input::ControlOpen);
         }),
     );
     channel.connect_closure(
         "on-message-string",
         false,
         glib::closure!(move |_c: &gst_webrtc::WebRTCDataChannel, s: Option<&str>| {
-            if let Some(s) = s
-                && s.len() <= MAX_CONTROL_MESSAGE
+            let Some(s) = s.filter(|s| s.len() <= MAX_CONTROL_MESSAGE) else {
+                return;
+            };
+            let before = queued.fetch_add(s.len(), Ordering::AcqRel);
+            if before.saturating_add(s.len()) > MAX_QUEUED_CONTROL_BYTES
+                || tx.try_send(Input::Control(s.to_string())).is_err()
             {
-                let _ = tx.send(Input::Control(s.to_string()));
+                queued.fetch_sub(s.len(), Ordering::AcqRel);
             }
         }),
     );

@@ -23,6 +23,13 @@ use clap::{Parser, Subcommand};
 
 pub use error::MediaError;
 
+/// Most inputs queued for the main thread; Janus's poller waits for room, candidates and
+/// control messages beyond it are dropped (the engine recovers lost control messages).
+pub const INPUT_QUEUE_LEN: usize = 64;
+
+/// The sending side of the main thread's queue (bounded by [`INPUT_QUEUE_LEN`]).
+pub type InputTx = std::sync::mpsc::SyncSender<Input>;
+
 /// What the main thread waits for.
 pub enum Input {
     /// An event from Janus's long poll.

@@ -4,13 +4,12 @@
 //! come from `webrtcbin`'s threads as [`Input::Candidate`](crate::Input) and are trickled to
 //! Janus by the main thread. Only loopback candidates are sent: Janus listens on 127.0.0.1.
 
-use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use gst::prelude::*;
 
-use crate::Input;
 use crate::error::MediaError;
+use crate::{Input, InputTx};
 
 /// A pipeline holding one `webrtcbin` tied to a Janus handle.
 pub struct Peer {
@@ -22,7 +21,7 @@ pub struct Peer {
 
 impl Peer {
     /// A new pipeline with a `webrtcbin` (max-bundle, no STUN) whose candidates go to `tx`.
-    pub fn new(name: &str, handle: u64, tx: Sender<Input>) -> Result<Peer, MediaError> {
+    pub fn new(name: &str, handle: u64, tx: InputTx) -> Result<Peer, MediaError> {
         let pipeline = gst::Pipeline::with_name(name);
         let webrtc = make("webrtcbin")?;
         webrtc.set_property_from_str("bundle-policy", "max-bundle");
@@ -33,7 +32,7 @@ impl Peer {
             if let (Some(mline), Some(cand)) = (mline, cand)
                 && is_loopback_candidate(&cand)
             {
-                let _ = tx.send(Input::Candidate {
+                let _ = tx.try_send(Input::Candidate {
                     handle,
                     mline,
                     candidate: cand,
@@ -106,6 +105,10 @@ impl Peer {
     pub fn stop(&self) {
         let _ = self.pipeline.set_state(gst::State::Null);
         let _ = self.pipeline.state(gst::ClockTime::from_seconds(5));
+        // Elements added from `pad-added` while the pipeline changed state may have missed it.
+        for e in self.pipeline.iterate_recurse().into_iter().flatten() {
+            let _ = e.set_state(gst::State::Null);
+        }
     }
 
     fn promise(&self, signal: &str) -> Result<gst::Structure, MediaError> {

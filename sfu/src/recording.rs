@@ -101,12 +101,6 @@ pub fn run(args: &OpenArgs) -> Result<(), MediaError> {
             t.decrypted += 1;
             if clear.contains(&hex::encode(Sha256::digest(&plain))) {
                 t.identical += 1;
-            } else if std::env::var_os("CONCLAVE_SFU_DEBUG").is_some() {
-                eprintln!(
-                    "not in the clear log: {} bytes {}",
-                    plain.len(),
-                    hex::encode(plain.get(..40).unwrap_or(&plain))
-                );
             }
             let pts = buffer.pts();
             let flags = buffer.flags();

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -18,13 +19,13 @@ use gst::prelude::*;
 use rand_core::UnwrapErr;
 use serde_json::{Value, json};
 
-use crate::Input;
 use crate::control::{self, Control, ROOM};
 use crate::error::MediaError;
 use crate::janus::Janus;
 use crate::media::{self, MediaCrypto};
 use crate::peer::Peer;
 use crate::stats::SharedStats;
+use crate::{INPUT_QUEUE_LEN, Input, InputTx};
 
 /// Most VideoRoom feeds subscribed to at once; further publishers are ignored.
 pub const MAX_SUBSCRIPTIONS: usize = 16;
@@ -80,7 +81,8 @@ struct Session {
     rng: UnwrapErr<SysRng>,
     origin: Instant,
     janus: Janus,
-    tx: Sender<Input>,
+    tx: InputTx,
+    control_queued: Arc<AtomicUsize>,
     crypto: MediaCrypto,
     control_handle: u64,
     control_peer: Peer,
@@ -101,7 +103,7 @@ struct Session {
 /// Runs one participant for `args.duration` seconds.
 pub fn run(args: &JoinArgs) -> Result<(), MediaError> {
     let janus = Janus::connect(args.janus)?;
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = mpsc::sync_channel(INPUT_QUEUE_LEN);
     spawn_poller(janus.clone(), tx.clone());
     let mut rng = UnwrapErr(SysRng);
     let identity = IdentityKey::generate(&mut rng);
@@ -149,6 +151,7 @@ pub fn run(args: &JoinArgs) -> Result<(), MediaError> {
         origin,
         janus,
         tx,
+        control_queued: Arc::new(AtomicUsize::new(0)),
         crypto,
         control_handle,
         control_peer,
@@ -182,7 +185,7 @@ fn open_append(p: &PathBuf) -> Result<std::fs::File, MediaError> {
         .open(p)?)
 }
 
-fn spawn_poller(janus: Janus, tx: Sender<Input>) {
+fn spawn_poller(janus: Janus, tx: InputTx) {
     let _ = thread::Builder::new()
         .name("janus-poll".into())
         .spawn(move || {
@@ -267,7 +270,10 @@ impl Session {
                     let _ = c.send_string_full(Some(&control::join_request(&self.args.name)));
                 }
             }
-            Input::Control(text) => self.control_message(&text),
+            Input::Control(text) => {
+                self.control_queued.fetch_sub(text.len(), Ordering::AcqRel);
+                self.control_message(&text);
+            }
         }
         Ok(())
     }
@@ -326,7 +332,11 @@ impl Session {
         if sender == self.control_handle {
             if let Some(offer) = jsep_sdp(jsep, "offer") {
                 self.control_peer.set_remote("offer", &offer)?;
-                self.channel = Some(control::open_channel(&self.control_peer, self.tx.clone())?);
+                self.channel = Some(control::open_channel(
+                    &self.control_peer,
+                    self.tx.clone(),
+                    Arc::clone(&self.control_queued),
+                )?);
                 let answer = self.control_peer.answer()?;
                 self.janus.message(
                     self.control_handle,
@@ -368,9 +378,6 @@ impl Session {
             }
         }
         if let (Some(answer), Some(peer)) = (jsep_sdp(jsep, "answer"), &self.pub_peer) {
-            if std::env::var_os("CONCLAVE_SFU_DEBUG").is_some() {
-                self.say(&format!("publisher answer:\n{answer}"));
-            }
             peer.set_remote("answer", &answer)?;
             self.say("publishing to the VideoRoom");
         }
@@ -396,9 +403,6 @@ impl Session {
         peer.play(&self.args.name, None)?;
         peer.wait_for_caps();
         let offer = peer.offer()?;
-        if std::env::var_os("CONCLAVE_SFU_DEBUG").is_some() {
-            self.say(&format!("publisher offer:\n{offer}"));
-        }
         self.janus.message(
             self.pub_handle,
             json!({"request": "publish", "audio": true, "video": true}),
