@@ -16,6 +16,7 @@
 # meeting's frame secrets (exported by alice for this test only) it is byte-identical to what bob
 # encoded. Prints a per-participant table.
 #
+# Runs in a network namespace of its own (root, iproute2): nothing leaves the machine.
 # Installs janus, janus-tools, ffmpeg and GStreamer from Debian if missing (apt-get update
 # once). Bounded: every step under `timeout`; Janus is stopped by its pid on any exit.
 # Honours CARGO_TARGET_DIR. SFU_KEEP=1 keeps the temporary directory (logs, recordings).
@@ -29,7 +30,7 @@ PORT=${SFU_JANUS_PORT:-18088}
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 step() { printf '\n--> %s\n' "$*"; }
 
-PACKAGES=(janus janus-tools ffmpeg curl pkg-config gstreamer1.0-tools gstreamer1.0-plugins-base
+PACKAGES=(janus janus-tools ffmpeg curl iproute2 pkg-config gstreamer1.0-tools gstreamer1.0-plugins-base
     gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
     gstreamer1.0-libav gstreamer1.0-nice libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
     libgstreamer-plugins-bad1.0-dev
@@ -56,27 +57,55 @@ BIN=$TARGET_DIR/debug/conclave-media
 WORK=$(mktemp -d /tmp/conclave-sfu.XXXXXX)
 JANUS_PID=
 PIDS=()
+WATCHDOG_PID=
+# Janus 1.1.2 can hang in "Closing transport plugins" after SIGTERM: give it 5 s, then SIGKILL.
+stop_janus() {
+    [ -n "$JANUS_PID" ] || return 0
+    kill -TERM "$JANUS_PID" 2>/dev/null || true
+    for _ in $(seq 25); do kill -0 "$JANUS_PID" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$JANUS_PID" 2>/dev/null || true
+    wait "$JANUS_PID" 2>/dev/null || true
+    JANUS_PID=
+    if [ -n "$WATCHDOG_PID" ]; then kill "$WATCHDOG_PID" 2>/dev/null || true; WATCHDOG_PID=; fi
+}
+# Everything runs in a network namespace of its own: Janus (which never gathers ICE candidates
+# on loopback) and libnice use the namespace's veth pair, 10.200.0.1/24, and no packet of the
+# test can leave this machine. The REST API is on the namespace's 127.0.0.1.
+NS=conclave-sfu-$$
+NS_UP=
+SUDO=
+[ "$(id -u)" = 0 ] || SUDO=sudo
+in_ns() { $SUDO ip netns exec "$NS" "$@"; }
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    if [ -n "$JANUS_PID" ]; then
-        kill "$JANUS_PID" 2>/dev/null || true
-        wait "$JANUS_PID" 2>/dev/null || true
-    fi
+    stop_janus
+    if [ -n "$NS_UP" ]; then as_root ip netns del "$NS" 2>/dev/null || true; fi
     if [ "${SFU_KEEP:-0}" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 
-step "start Janus on 127.0.0.1:$PORT (config in $WORK/janus)"
+step "network namespace $NS (loopback and a veth pair, 10.200.0.1/24)"
+as_root ip netns add "$NS"
+NS_UP=1
+in_ns ip link set lo up
+in_ns ip link add sfu0 type veth peer name sfu1
+in_ns ip addr add 10.200.0.1/24 dev sfu0
+in_ns ip link set sfu0 up
+in_ns ip link set sfu1 up
+
+step "start Janus on 127.0.0.1:$PORT in $NS (config in $WORK/janus)"
 bash scripts/janus-config.sh "$WORK/janus" "$PORT"
-timeout 120 janus -F "$WORK/janus" -C "$WORK/janus/janus.jcfg" -L "$WORK/janus.log" \
-    >/dev/null 2>&1 &
+$SUDO ip netns exec "$NS" janus -F "$WORK/janus" -C "$WORK/janus/janus.jcfg" -L "$WORK/janus.log" >/dev/null 2>&1 &
 JANUS_PID=$!
+# Bounded in time whatever happens to this script: Janus is killed after 180 s.
+(sleep 180; kill -KILL "$JANUS_PID" 2>/dev/null) >/dev/null 2>&1 &
+WATCHDOG_PID=$!
 for _ in $(seq 50); do
-    curl -sf -o /dev/null -X POST -d '{"janus":"info","transaction":"i"}' \
+    in_ns curl -sf -o /dev/null -X POST -d '{"janus":"info","transaction":"i"}' \
         "http://127.0.0.1:$PORT/janus" 2>/dev/null && break
     sleep 0.2
 done
-curl -sf -o /dev/null -X POST -d '{"janus":"info","transaction":"i"}' \
+in_ns curl -sf -o /dev/null -X POST -d '{"janus":"info","transaction":"i"}' \
     "http://127.0.0.1:$PORT/janus" || { echo "Janus did not start"; tail -20 "$WORK/janus.log"; exit 1; }
 
 step "meeting: alice, bob, carol; carol leaves at 8 s; dave joins at 12 s"
@@ -84,7 +113,7 @@ join() { # name start duration extra-args...
     local name=$1 start=$2 dur=$3
     shift 3
     (sleep "$start"
-     exec timeout 60 "$BIN" join --janus "127.0.0.1:$PORT" --name "$name" --duration "$dur" \
+     exec $SUDO ip netns exec "$NS" timeout 60 "$BIN" join --janus "127.0.0.1:$PORT" --name "$name" --duration "$dur" \
         --report "$WORK/$name.json" "$@") >/dev/null 2>"$WORK/$name.log" &
     PIDS+=($!)
 }
@@ -101,7 +130,5 @@ done
 [ $fail = 0 ] || { echo "a participant failed"; exit 1; }
 
 step "Janus recording of bob's video"
-kill "$JANUS_PID" 2>/dev/null || true
-wait "$JANUS_PID" 2>/dev/null || true
-JANUS_PID=
+stop_janus
 python3 scripts/sfu_check.py "$WORK" "$BIN"

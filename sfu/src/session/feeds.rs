@@ -21,10 +21,7 @@ impl Session {
             .unwrap_or(Value::Null);
         let jsep = v.get("jsep");
         if std::env::var_os("CONCLAVE_SFU_TRACE").is_some() {
-            self.say(&format!(
-                "janus: {}",
-                v.to_string().chars().take(300).collect::<String>()
-            ));
+            self.say(&format!("janus: {v}"));
         }
         if sender == self.control_handle {
             if let Some(offer) = jsep_sdp(jsep, "offer") {
