@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Writes a Janus configuration for the SFU test into directory $1 (created):
-# loopback only, the plain HTTP transport only (127.0.0.1:$2), the VideoRoom and TextRoom
-# plugins only, room 1234 in both, VideoRoom recording into $1/recordings.
-# Usage: scripts/janus-config.sh DIR PORT
+# Writes a Janus configuration for the SFU test into directory $1 (created): the plain HTTP
+# transport only, on 127.0.0.1:$2, the VideoRoom and TextRoom plugins only, room 1234 in both,
+# VideoRoom recording into $1/recordings, ICE (lite) gathering only on interface $3 (Janus never
+# gathers on loopback; scripts/test-sfu.sh passes the veth of its network namespace).
+# Usage: scripts/janus-config.sh DIR PORT [ICE_INTERFACE]
 set -euo pipefail
 dir=$1
 port=$2
+ice_interface=${3:-}
 lib=/usr/lib/x86_64-linux-gnu/janus
 [ -d "$lib" ] || lib=$(dirname "$(dpkg -L janus | grep -m1 '/janus/plugins/libjanus_videoroom.so$')")/..
 mkdir -p "$dir/plugins" "$dir/transports" "$dir/events" "$dir/loggers" "$dir/recordings"
@@ -33,7 +35,7 @@ media: {
 }
 nat: {
 	nice_debug = false
-	ice_enforce_list = "lo"
+	${ice_interface:+ice_enforce_list = \"$ice_interface\"}
 	ice_lite = true
 	ignore_mdns = true
 }

@@ -94,7 +94,7 @@ in_ns ip link set sfu0 up
 in_ns ip link set sfu1 up
 
 step "start Janus on 127.0.0.1:$PORT in $NS (config in $WORK/janus)"
-bash scripts/janus-config.sh "$WORK/janus" "$PORT"
+bash scripts/janus-config.sh "$WORK/janus" "$PORT" sfu0
 $SUDO ip netns exec "$NS" janus -F "$WORK/janus" -C "$WORK/janus/janus.jcfg" -L "$WORK/janus.log" >/dev/null 2>&1 &
 JANUS_PID=$!
 # Bounded in time whatever happens to this script: Janus is killed after 180 s.
