@@ -48,10 +48,11 @@ fi
 # Like gst-conclave, conclave-sfu needs the GStreamer dev packages: scripts/test.sh's workspace
 # steps exclude it, and this script lints, documents and tests it.
 step "cargo clippy / doc / test -p conclave-sfu"
-cargo clippy -p conclave-sfu --all-targets -- -D warnings
-RUSTDOCFLAGS="-D warnings" cargo doc -p conclave-sfu --no-deps --quiet
-cargo test -q -p conclave-sfu
-cargo build -q -p conclave-sfu
+# (Bounded generously: a cold build of the GStreamer bindings takes minutes on 2 cores.)
+timeout 1800 cargo clippy -p conclave-sfu --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" timeout 600 cargo doc -p conclave-sfu --no-deps --quiet
+timeout 900 cargo test -q -p conclave-sfu
+timeout 900 cargo build -q -p conclave-sfu
 BIN=$TARGET_DIR/debug/conclave-media
 
 WORK=$(mktemp -d /tmp/conclave-sfu.XXXXXX)
