@@ -17,6 +17,7 @@ use conclave_core::secret::Secret;
 use gst::prelude::*;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use zeroize::Zeroize;
 
 use crate::error::MediaError;
 
@@ -163,8 +164,10 @@ fn read_keys(path: &PathBuf) -> Result<Vec<FrameCrypto>, MediaError> {
         if out.len() >= MAX_EXPORTED_EPOCHS {
             return Err(bad("too many epochs"));
         }
-        let bytes = hex::decode(secret).map_err(|_| bad("hex"))?;
-        let secret = Secret::<32>::from_slice(&bytes, "frame secret").map_err(|_| bad("length"))?;
+        let mut bytes = hex::decode(secret).map_err(|_| bad("hex"))?;
+        let secret = Secret::<32>::from_slice(&bytes, "frame secret");
+        bytes.zeroize();
+        let secret = secret.map_err(|_| bad("length"))?;
         let crypto = FrameCrypto::new(FrameConfig::default()).map_err(|e| bad(&e.to_string()))?;
         crypto
             .install_epoch(epoch, &secret, Duration::ZERO)

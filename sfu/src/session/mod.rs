@@ -180,10 +180,13 @@ pub fn run(args: &JoinArgs) -> Result<(), MediaError> {
     result
 }
 
+/// Opens a test-only output file for appending, readable by its owner only (it may hold keys).
 fn open_append(p: &PathBuf) -> Result<std::fs::File, MediaError> {
+    use std::os::unix::fs::OpenOptionsExt;
     Ok(std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(p)?)
 }
 
