@@ -99,7 +99,8 @@ bash scripts/janus-config.sh "$WORK/janus" "$PORT" sfu0
 $SUDO ip netns exec "$NS" janus -F "$WORK/janus" -C "$WORK/janus/janus.jcfg" -L "$WORK/janus.log" >/dev/null 2>&1 &
 JANUS_PID=$!
 # Bounded in time whatever happens to this script: Janus is killed after 180 s.
-(sleep 180; kill -KILL "$JANUS_PID" 2>/dev/null) >/dev/null 2>&1 &
+# (The watchdog ends with Janus: nothing is left behind.)
+(timeout 180 tail --pid="$JANUS_PID" -f /dev/null || kill -KILL "$JANUS_PID") >/dev/null 2>&1 &
 WATCHDOG_PID=$!
 for _ in $(seq 50); do
     in_ns curl -sf -o /dev/null -X POST -d '{"janus":"info","transaction":"i"}' \
