@@ -2,7 +2,8 @@
 # Runs every check of the project: formatting, lints, docs, unit/integration/property tests,
 # test vectors and (when present) bindings, fuzz smoke runs and the multi-process demo.
 # Idempotent: installs what it needs once and reuses it on later runs.
-# gst-conclave (needs libgstreamer1.0-dev) is built, linted and tested by scripts/test-gst.sh.
+# gst-conclave (needs libgstreamer1.0-dev) is built, linted and tested by scripts/test-gst.sh,
+# conclave-sfu (the same, and Janus) by scripts/test-sfu.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,14 +15,14 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy (default features and --features ring)"
-cargo clippy --workspace --exclude gst-conclave --all-targets -- -D warnings
+cargo clippy --workspace --exclude gst-conclave --exclude conclave-sfu --all-targets -- -D warnings
 cargo clippy -p conclave-core --all-targets --features ring -- -D warnings
 
 step "cargo doc (warnings are errors)"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --exclude gst-conclave --no-deps --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --exclude gst-conclave --exclude conclave-sfu --no-deps --quiet
 
 step "cargo test (workspace)"
-cargo test --workspace --exclude gst-conclave
+cargo test --workspace --exclude gst-conclave --exclude conclave-sfu
 
 step "cargo test (frame backend: ring)"
 cargo test -p conclave-core --features ring --test frames --test vectors
