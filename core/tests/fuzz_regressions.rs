@@ -81,3 +81,79 @@ fn decode_commit_short_negative_enum_is_rejected() {
     assert_eq!(m.reason, -1);
     assert_eq!(encode(&m), canonical);
 }
+
+/// `sim_ops` (session 21, after 104,543 executions; minimized to 46 bytes, kept as
+/// `tests/fuzz_regressions/sim_ops/dead-branch-removal` and in the smoke corpus):
+///
+/// ```text
+/// Input { seed: 256204778801521550, ops: [RelayJoin, RelayJoin, Starve { who: 63, secs: 161 },
+///   RelayJoin, Partition { mask: 177, secs: 177 }, Partition { mask: 114, secs: 101 }, Join] }
+/// ```
+///
+/// `p0` creates, `relay1` and `relay2` join; `relay3` starts joining; `p0` alone is cut off for
+/// 58 s (the others fail over to `relay1`, which admits `relay3`); then `relay1` alone is cut off
+/// for 102 s. Meanwhile the removed `p0`, on its dead branch, times `relay1` out at its epoch 3;
+/// the live branch fails over to `relay2` and removes `relay1` at epoch 5; the cut-off `relay1`
+/// times `relay3` out on its own branch, epoch 5. The ledger reported "relay1 was removed but
+/// holds the keys of epoch 5 created after its removal": it took the lowest epoch any processor
+/// reported (the dead branch's 3) as the removal's epoch. No participant held a key it should
+/// not: `relay1`'s epoch 5 is its own single unstable commit (STB-2), made on top of epoch 4,
+/// which it held as a member. A ledger (test oracle) bug, fixed in
+/// `conclave_core::sim::Ledger`: a removal's epoch is the one most processors report, each taken
+/// from the epoch change of the removing commit itself.
+#[test]
+fn sim_ops_dead_branch_removal_is_not_the_live_removal() {
+    use std::time::Duration;
+
+    use conclave_core::meeting::MeetingConfig;
+    use conclave_core::sim::{InFlight, Ledger, Sim, TapAction};
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    type S = Sim<ChaCha20Rng>;
+    fn advance(s: &mut S, secs: u64, ledger: &mut Ledger) {
+        for _ in 0..secs {
+            s.advance(Duration::from_secs(1), Duration::from_secs(1));
+            ledger.observe(s);
+            ledger.seal_frames(s);
+            assert!(ledger.violations.is_empty(), "{:?}", ledger.violations);
+        }
+    }
+    fn cut_off(s: &mut S, who: &'static str) {
+        s.tap = Some(Box::new(move |m: &mut InFlight| {
+            if (m.from == who) != (m.to == who) {
+                TapAction::Drop
+            } else {
+                TapAction::Deliver
+            }
+        }));
+    }
+    let mut s: S = Sim::new(
+        b"fuzz-meeting-id-0001",
+        MeetingConfig::default(),
+        ChaCha20Rng::seed_from_u64(256_204_778_801_521_550),
+    );
+    let mut ledger = Ledger::new();
+    s.create("p0").unwrap();
+    s.join("relay1").unwrap();
+    s.join("relay2").unwrap();
+    advance(&mut s, 42, &mut ledger);
+    s.join("relay3").unwrap();
+    cut_off(&mut s, "p0");
+    advance(&mut s, 58, &mut ledger);
+    assert!(
+        s.participants["relay1"].is_leader(),
+        "the majority failed over"
+    );
+    cut_off(&mut s, "relay1");
+    advance(&mut s, 102, &mut ledger);
+    // Both cut-off leaders made their own unstable epoch; the live branch removed them both.
+    assert!(s.participants["relay1"].is_leader());
+    assert_eq!(s.participants["relay2"].epoch(), 5);
+    s.tap = None;
+    s.join("p4").unwrap();
+    advance(&mut s, 120, &mut ledger);
+    assert!(s.participants["p0"].epoch_secrets().is_none());
+    assert!(s.participants["relay1"].epoch_secrets().is_none());
+    assert!(s.converged().is_some(), "the live branch converged with p4");
+}

@@ -25,8 +25,8 @@ use sha2::{Digest, Sha256};
 use super::Sim;
 use crate::Secret;
 use crate::frame::{FrameConfig, FrameCrypto, FrameError};
+use crate::meeting::{Event, Meeting, RemovalReason};
 use crate::protocol::limits::MAX_TREE_LEAVES;
-use crate::meeting::{Event, RemovalReason};
 
 /// Most frame secrets the ledger remembers per epoch number (branches of one epoch).
 const MAX_SECRETS_PER_EPOCH: usize = 16;
@@ -39,10 +39,41 @@ type EpochState = (u64, [u8; 32]);
 struct PendingRemoval {
     /// Participants present when it was first seen (the removed one included).
     present: usize,
-    /// The lowest epoch at which a participant was seen having processed it.
-    epoch: u64,
-    /// Who has processed it (emitted `ParticipantRemoved`, or the removed one itself ended).
-    processed: BTreeSet<String>,
+    /// Who has processed it (emitted `ParticipantRemoved`, or the removed one itself ended),
+    /// with the epoch the removing commit created at that participant (`None` for the removed
+    /// one's own end).
+    processed: BTreeMap<String, Option<u64>>,
+}
+
+impl PendingRemoval {
+    /// The epoch the removal took effect at: the one most processors report (ties: the lowest).
+    ///
+    /// Branches may each remove the same participant at different epochs (a cut-off leader
+    /// times the others out on its own history). Found by `sim_ops`: taking the lowest report
+    /// let a removed leader's dead-branch removal of `X` at its epoch 3 stand for the live
+    /// branch's removal at epoch 5, so `X`'s own cut-off epoch 5 looked like a later epoch.
+    /// The stable removal is the live branch's, made by a majority, so the most reported epoch
+    /// is its epoch.
+    fn epoch(&self) -> u64 {
+        let mut votes: BTreeMap<u64, usize> = BTreeMap::new();
+        for e in self.processed.values().flatten() {
+            *votes.entry(*e).or_default() += 1;
+        }
+        let most = votes.values().copied().max().unwrap_or(0);
+        votes
+            .into_iter()
+            .find(|(_, n)| *n == most)
+            .map_or(u64::MAX, |(e, _)| e)
+    }
+}
+
+/// The epoch the removing commit created at `at`: its next `EpochChanged` among `later` events
+/// (the engine reports the removal, then the epoch change of the same commit).
+fn removal_epoch(later: &[(String, Event)], at: &str) -> Option<u64> {
+    later.iter().find_map(|(who, e)| match e {
+        Event::EpochChanged { epoch, .. } if who == at => Some(*epoch),
+        _ => None,
+    })
 }
 
 /// Records what every participant sealed and held; see the module documentation.
@@ -84,24 +115,19 @@ impl Ledger {
     /// participant's current epoch state. Call it after each step of the run.
     pub fn observe<R: CryptoRng>(&mut self, sim: &Sim<R>) {
         let active = sim.active().len();
-        for (at, e) in sim.events.iter().skip(self.events_seen) {
+        let new_events = sim.events.get(self.events_seen..).unwrap_or_default();
+        for (i, (at, e)) in new_events.iter().enumerate() {
             match e {
                 Event::ParticipantRemoved { participant_id, .. } => {
-                    let epoch = sim.participants.get(at).map_or(u64::MAX, |m| m.epoch());
-                    let p = self
-                        .pending
-                        .entry(participant_id.clone())
-                        .or_insert_with(|| PendingRemoval {
-                            epoch,
-                            ..PendingRemoval::default()
-                        });
+                    let epoch = removal_epoch(new_events.get(i + 1..).unwrap_or_default(), at)
+                        .or_else(|| sim.participants.get(at).map(Meeting::epoch));
+                    let p = self.pending.entry(participant_id.clone()).or_default();
                     p.present = p.present.max(active.saturating_add(1));
-                    p.epoch = p.epoch.min(epoch);
-                    p.processed.insert(at.clone());
+                    p.processed.insert(at.clone(), epoch);
                 }
                 Event::Ended { reason } if *reason != RemovalReason::TimedOut => {
                     if let Some(p) = self.pending.get_mut(at) {
-                        p.processed.insert(at.clone());
+                        p.processed.insert(at.clone(), None);
                     }
                 }
                 Event::Joined { .. } => {
@@ -118,7 +144,7 @@ impl Ledger {
             .pending
             .iter()
             .filter(|(_, p)| p.processed.len() * 2 > p.present)
-            .map(|(id, p)| (id.clone(), p.epoch))
+            .map(|(id, p)| (id.clone(), p.epoch()))
             .collect();
         for (id, epoch) in stable {
             self.pending.remove(&id);
@@ -243,13 +269,15 @@ fn receiver<'a>(
     epoch: u64,
     secret: &Secret<32>,
 ) -> Option<&'a FrameCrypto> {
-    if !receivers.contains_key(&sid) {
-        let r = FrameCrypto::new(FrameConfig::default()).ok()?;
-        r.set_own_sender(MAX_TREE_LEAVES - 1).ok()?;
-        r.install_epoch(epoch, secret, Duration::ZERO).ok()?;
-        receivers.insert(sid, r);
+    match receivers.entry(sid) {
+        std::collections::btree_map::Entry::Occupied(e) => Some(e.into_mut()),
+        std::collections::btree_map::Entry::Vacant(v) => {
+            let r = FrameCrypto::new(FrameConfig::default()).ok()?;
+            r.set_own_sender(MAX_TREE_LEAVES - 1).ok()?;
+            r.install_epoch(epoch, secret, Duration::ZERO).ok()?;
+            Some(v.insert(r))
+        }
     }
-    receivers.get(&sid)
 }
 
 #[cfg(test)]
