@@ -11,9 +11,11 @@
 //! The modules form a one-way chain (none imports one above it):
 //! [`records`] (data) <- [`scan`] and [`runner`] (the simulated network and its inject/tap API)
 //! <- [`attack`] and [`scenario`] <- [`report`] (built from the run summary) <- this module
-//! (arguments and orchestration).
+//! (arguments and orchestration). [`churn`] (`--churn`, the soak) sits beside [`scenario`] and
+//! has its own report.
 
 mod attack;
+mod churn;
 mod records;
 mod report;
 mod runner;
@@ -29,12 +31,27 @@ use scenario::Plan;
 
 use crate::CliError;
 
+/// Longest main phase of the scripted scenario, in virtual seconds.
+const MAX_DURATION_S: f64 = 600.0;
+/// Longest churn soak, in virtual seconds (one day).
+const MAX_CHURN_DURATION_S: f64 = 86_400.0;
+/// Default length of the churn soak (2 hours).
+const CHURN_DEFAULT_DURATION_S: f64 = 7_200.0;
+/// Default length of the scenario's main phase.
+const DEFAULT_DURATION_S: f64 = 20.0;
+/// Default participants of the churn soak.
+const CHURN_DEFAULT_PARTICIPANTS: u32 = 30;
+/// Default participants of the scenario.
+const DEFAULT_PARTICIPANTS: u32 = 8;
+/// Default loss of the churn soak, in percent.
+const CHURN_DEFAULT_LOSS: f64 = 1.0;
+
 fn parse_duration(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
-    if (0.5..=600.0).contains(&v) {
+    if (0.5..=MAX_CHURN_DURATION_S).contains(&v) {
         Ok(v)
     } else {
-        Err("must be between 0.5 and 600 seconds".into())
+        Err("must be between 0.5 and 86400 seconds (600 without --churn)".into())
     }
 }
 
@@ -53,18 +70,20 @@ fn parse_loss(s: &str) -> Result<f64, String> {
 /// Arguments of `conclave simulate`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimulateArgs {
-    /// Participants in the meeting at its largest (2 to 64).
-    #[arg(long, value_name = "N", default_value_t = 8,
+    /// Participants in the meeting at its largest (2 to 64; default 8, 30 with --churn).
+    #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(2..=64))]
-    pub participants: u32,
-    /// Virtual seconds of the main media phase (0.5 to 600). Joins, the failover and an attack
-    /// add their own virtual time.
-    #[arg(long, value_name = "SECS", default_value_t = 20.0, value_parser = parse_duration)]
-    pub duration: f64,
-    /// Percentage of control messages and of media frames the relay drops (0 to 50). Lost
-    /// control messages are retried by the engines (announcements, resync).
-    #[arg(long, value_name = "PERCENT", default_value_t = 0.0, value_parser = parse_loss)]
-    pub loss: f64,
+    pub participants: Option<u32>,
+    /// Virtual seconds of the main media phase (0.5 to 600; default 20). Joins, the failover
+    /// and an attack add their own virtual time. With --churn: the soak's length (up to 86,400;
+    /// default 7,200).
+    #[arg(long, value_name = "SECS", value_parser = parse_duration)]
+    pub duration: Option<f64>,
+    /// Percentage of control messages and of media frames the relay drops (0 to 50; default 0,
+    /// 1 with --churn). Lost control messages are retried by the engines (announcements,
+    /// resync).
+    #[arg(long, value_name = "PERCENT", value_parser = parse_loss)]
+    pub loss: Option<f64>,
     /// Seed of every random choice (keys included): the same seed gives the same run.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,
@@ -84,6 +103,12 @@ pub struct SimulateArgs {
     /// over in about a second instead of after 3 missed heartbeats.
     #[arg(long)]
     pub relay_hint: bool,
+    /// Churn soak instead of the scripted scenario: a join or a leave every 10 to 30 virtual
+    /// seconds (rejoins included, the leader may leave), no media; reports the time to agreement
+    /// after each change and the longest periods without agreement, and fails if a change never
+    /// reaches agreement or exceeds the bound of `spec/state-machine.md` section 11.1.
+    #[arg(long, conflicts_with_all = ["attack", "relay_hint"])]
+    pub churn: bool,
 }
 
 fn cpu_time() -> Option<f64> {
@@ -96,30 +121,74 @@ fn cpu_time() -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
+/// Runs `conclave simulate --churn`.
+fn run_churn(args: &SimulateArgs) -> Result<(), CliError> {
+    let wall = Instant::now();
+    let cpu0 = cpu_time();
+    let plan = churn::ChurnPlan {
+        participants: args.participants.unwrap_or(CHURN_DEFAULT_PARTICIPANTS),
+        duration: args.duration.unwrap_or(CHURN_DEFAULT_DURATION_S),
+        loss: args.loss.unwrap_or(CHURN_DEFAULT_LOSS),
+        seed: args.seed,
+    };
+    let r = Runner::new(RunnerSettings {
+        seed: args.seed,
+        loss: plan.loss,
+        heartbeat: Duration::from_millis(args.heartbeat_ms),
+    });
+    let mut report = churn::run(r, plan, wall)?;
+    report.cpu_s = cpu_time().zip(cpu0).map(|(b, a)| b - a);
+    if args.json {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| CliError::failed(format!("cannot write JSON: {e}")))?;
+        println!("{text}");
+    } else {
+        print!("{}", report.render());
+    }
+    if report.passed() {
+        Ok(())
+    } else {
+        Err(CliError::failed(
+            "a change did not reach agreement within its bound, or a secret leaked (see the report)",
+        ))
+    }
+}
+
 /// Runs `conclave simulate`.
 pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
+    if args.churn {
+        return run_churn(args);
+    }
+    let participants = args.participants.unwrap_or(DEFAULT_PARTICIPANTS);
+    let duration = args.duration.unwrap_or(DEFAULT_DURATION_S);
+    let loss = args.loss.unwrap_or(0.0);
+    if duration > MAX_DURATION_S {
+        return Err(CliError::usage(
+            "--duration must be between 0.5 and 600 seconds (longer only with --churn)",
+        ));
+    }
     let wall = Instant::now();
     let cpu0 = cpu_time();
     let mut r = Runner::new(RunnerSettings {
         seed: args.seed,
-        loss: args.loss,
+        loss,
         heartbeat: Duration::from_millis(args.heartbeat_ms),
     });
     if args.attack == Some(AttackKind::RelayMember) {
-        attack::allow_invitees(&mut r, args.participants as usize + 1);
+        attack::allow_invitees(&mut r, participants as usize + 1);
     }
     let plan = Plan {
-        participants: args.participants,
-        duration: args.duration,
+        participants,
+        duration,
         attack: args.attack,
         progress: !args.json,
         relay_hint: args.relay_hint,
     };
     let finished = scenario::run(r, plan, wall)?;
     let settings = Settings {
-        participants: args.participants,
-        duration_s: args.duration,
-        loss_percent: args.loss,
+        participants,
+        duration_s: duration,
+        loss_percent: loss,
         seed: args.seed,
         heartbeat_ms: args.heartbeat_ms,
         attack: args.attack,

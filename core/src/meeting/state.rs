@@ -33,8 +33,9 @@ pub(super) struct LeaderState {
     pub(super) next_rotation: Option<Duration>,
     /// STB-1: whether our current epoch is acknowledged by a majority of the previous roster.
     pub(super) stability: quorum::Stability,
-    /// After a failover: the epoch it built on and our failover commit (an encoded envelope),
-    /// re-sent to members that resync from that epoch (FO-5).
+    /// After a failover (or a handover to us): the epoch it built on and our failover commit
+    /// (the handover commit), an encoded envelope re-sent to members that resync from that
+    /// epoch (FO-5, RSQ-2).
     pub(super) failover_bundle: Option<(u64, Vec<u8>)>,
     /// Members (leaf, admitted epoch) whose Leave, sent without having voted, counts as their
     /// acknowledgement of every later epoch (STB-1).

@@ -25,7 +25,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 pub use summary::RunSummary;
-pub use tap::Mutate;
+pub use tap::{Dropped, Mutate, message_kind};
 
 use super::records::{
     Detection, EpochRecord, FrameAttack, FrameTally, MEETING_ID, RejectionRecord, TimelineEntry,
@@ -354,6 +354,32 @@ impl Runner {
     /// Mounts (or with `None` removes) an attack on every frame the relay forwards.
     pub fn set_frame_attack(&mut self, attack: Option<FrameAttack>) {
         self.frame_attack = attack;
+    }
+
+    /// Starts recording every control message the relay drops (for `take_drops`).
+    pub fn record_drops(&mut self) {
+        self.tap.borrow_mut().drops = Some(Vec::new());
+    }
+
+    /// The drops recorded since the last call (all of them at the current virtual time: the
+    /// simulated relay delivers without delay).
+    pub fn take_drops(&mut self) -> Vec<Dropped> {
+        self.tap
+            .borrow_mut()
+            .drops
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// The earliest timer deadline of the running participants, if any.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        self.sim
+            .participants
+            .iter()
+            .filter(|(id, _)| !self.paused.contains(*id))
+            .filter_map(|(_, m)| m.poll_timeout())
+            .min()
     }
 
     /// The distinct control messages the relay carried so far, in order.

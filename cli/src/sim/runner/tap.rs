@@ -4,6 +4,8 @@
 use std::collections::{BTreeSet, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
+use conclave_core::protocol::v1::envelope::Body;
+use conclave_core::sim::forge::body;
 use conclave_core::sim::{InFlight, TapAction};
 use rand_chacha::ChaCha20Rng;
 use rand_core::Rng;
@@ -28,6 +30,35 @@ pub struct TapState {
     pub partition: Option<BTreeSet<String>>,
     /// An attack on control messages, applied after the log.
     pub mutate: Option<Mutate>,
+    /// When set, every message dropped by loss or partition (sender, recipient, kind), until
+    /// the runner takes them (`Runner::take_drops`, each step).
+    pub drops: Option<Vec<Dropped>>,
+}
+
+/// A control message the relay dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    /// Its sender.
+    pub from: String,
+    /// Its recipient.
+    pub to: String,
+    /// What it carried (`message_kind`).
+    pub kind: &'static str,
+}
+
+/// The kind of message an envelope carries, as the report names it.
+pub fn message_kind(payload: &[u8]) -> &'static str {
+    match body(payload) {
+        Some(Body::Announcement(_)) => "Announcement",
+        Some(Body::Commit(_)) => "Commit",
+        Some(Body::Welcome(_)) => "Welcome",
+        Some(Body::Heartbeat(_)) => "Heartbeat",
+        Some(Body::Leave(_)) => "Leave",
+        Some(Body::ResyncRequest(_)) => "ResyncRequest",
+        Some(Body::Liveness(_)) => "LivenessNonce",
+        Some(Body::FailoverVote(_)) => "FailoverVote",
+        None => "undecodable",
+    }
 }
 
 fn payload_hash(p: &[u8]) -> u64 {
@@ -49,6 +80,18 @@ impl TapState {
             rng,
             partition: None,
             mutate: None,
+            drops: None,
+        }
+    }
+
+    fn record_drop(&mut self, m: &InFlight) {
+        self.dropped += 1;
+        if let Some(d) = self.drops.as_mut() {
+            d.push(Dropped {
+                from: m.from.clone(),
+                to: m.to.clone(),
+                kind: message_kind(&m.payload),
+            });
         }
     }
 
@@ -63,11 +106,11 @@ impl TapState {
             && side.contains(&m.from) != side.contains(&m.to)
             && m.from != "relay"
         {
-            self.dropped += 1;
+            self.record_drop(m);
             return TapAction::Drop;
         }
         if self.loss_ppm > 0 && self.rng.next_u32() % 1_000_000 < self.loss_ppm {
-            self.dropped += 1;
+            self.record_drop(m);
             return TapAction::Drop;
         }
         let action = match self.mutate.as_mut() {

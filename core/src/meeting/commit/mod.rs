@@ -211,7 +211,21 @@ impl Meeting {
         rng: &mut R,
     ) -> Result<(), MeetingError> {
         let staged = self.stage_commit(bundle, commit)?;
-        self.merge_commit(staged, now, rng)
+        let epoch = staged.epoch();
+        let handover = staged.commit.reason == CommitReason::Handover as i32;
+        let was_leader = self.is_leader();
+        let merged = self.merge_commit(staged, now, rng);
+        // RSQ-2: handed over to us, we keep the handover commit for members that resync from the
+        // epoch before it (they follow the old leader until they hold it, and the old leader
+        // stops re-sending it once our rebuild arrives, HO-1).
+        if handover
+            && !was_leader
+            && let Role::Leader(l) = &mut self.role
+        {
+            let envelope = wire::envelope(Body::Commit(bundle.clone()));
+            l.failover_bundle = Some((epoch.saturating_sub(1), envelope));
+        }
+        merged
     }
 }
 
