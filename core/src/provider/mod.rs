@@ -10,7 +10,7 @@
 //! Providers:
 //! - [`RustCrypto`] (default): `p256` ECDSA, the `hpke` crate (RFC 9180) over `p256`,
 //!   `ml-kem`, `x25519-dalek` and `chacha20poly1305`.
-//! - [`Ring`] (cargo feature `ring`): verification with `ring`; signing (ring signs with a
+//! - `Ring` (cargo feature `ring`): verification with `ring`; signing (ring signs with a
 //!   random nonce, not RFC 6979) and HPKE (ring has no static-key ECDH) are delegated to
 //!   [`RustCrypto`].
 //! - `FuzzProvider` (fuzz builds only, `cfg(fuzzing)`): cheap hash-based stand-ins that keep
