@@ -5,9 +5,11 @@
 //! ChaCha20-Poly1305. The operations run through a [`Provider`]; the free functions and
 //! [`HpkeKeyPair::generate`] use the default, [`crate::provider::RustCrypto`].
 
+use std::sync::OnceLock;
+
 use zeroize::Zeroizing;
 
-use crate::provider::{Provider, rustcrypto_derive};
+use crate::provider::{Provider, RustCryptoKey, rustcrypto_derive};
 use crate::{CipherSuite, CryptoError};
 
 /// Length of a suite-1 HPKE public key and encapsulated key.
@@ -25,6 +27,8 @@ pub struct HpkeKeyPair {
     suite: CipherSuite,
     private: Zeroizing<Vec<u8>>,
     public: Vec<u8>,
+    /// The private key as the RustCrypto provider parsed it (on first open).
+    rustcrypto: OnceLock<Option<RustCryptoKey>>,
 }
 
 impl core::fmt::Debug for HpkeKeyPair {
@@ -53,6 +57,7 @@ impl HpkeKeyPair {
             suite,
             private,
             public,
+            rustcrypto: OnceLock::new(),
         }
     }
 
@@ -79,6 +84,7 @@ impl HpkeKeyPair {
             suite,
             private,
             public,
+            rustcrypto: OnceLock::new(),
         })
     }
 
@@ -97,6 +103,17 @@ impl HpkeKeyPair {
         &self.public
     }
 
+    /// The serialized private key (`SerializePrivateKey`), for a [`crate::provider::CryptoProvider`]
+    /// to open with. Secret: never log or send it.
+    pub fn secret_key(&self) -> &[u8] {
+        &self.private
+    }
+
+    /// The RustCrypto provider's parsed private key, set on its first open.
+    pub(crate) fn rustcrypto_key(&self) -> &OnceLock<Option<RustCryptoKey>> {
+        &self.rustcrypto
+    }
+
     /// Opens a ciphertext sealed to this key pair.
     pub fn open(
         &self,
@@ -105,8 +122,7 @@ impl HpkeKeyPair {
         aad: &[u8],
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        self.provider
-            .hpke_open(self.suite, &self.private, enc, info, aad, ciphertext)
+        self.provider.hpke_open(self, enc, info, aad, ciphertext)
     }
 }
 

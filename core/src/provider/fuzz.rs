@@ -19,6 +19,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::CryptoProvider;
+use crate::hpke::HpkeKeyPair;
 use crate::hpke::{P256_KEM_KEY_LEN, XWING_ENC_LEN, XWING_PUBLIC_KEY_LEN};
 use crate::identity::{IdentityKey, PublicIdentity, SIGNATURE_LEN};
 use crate::{CipherSuite, CryptoError};
@@ -153,13 +154,13 @@ impl CryptoProvider for FuzzProvider {
 
     fn hpke_open(
         &self,
-        suite: CipherSuite,
-        secret_key: &[u8],
+        key: &HpkeKeyPair,
         enc: &[u8],
         info: &[u8],
         aad: &[u8],
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let (suite, secret_key) = (key.suite(), key.secret_key());
         let (_, enc_len, _) = lengths(suite);
         if enc.len() != enc_len {
             return Err(CryptoError::InvalidPublicKey {
@@ -190,7 +191,7 @@ impl CryptoProvider for FuzzProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hpke::{HpkeKeyPair, seal_with};
+    use crate::hpke::seal_with;
     use crate::provider::Provider;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;

@@ -30,6 +30,7 @@ mod rustcrypto;
 
 use zeroize::Zeroizing;
 
+use crate::hpke::HpkeKeyPair;
 use crate::identity::{IdentityKey, PublicIdentity, SIGNATURE_LEN};
 use crate::{CipherSuite, CryptoError};
 
@@ -83,11 +84,11 @@ pub trait CryptoProvider: Send + Sync + core::fmt::Debug + 'static {
         rng: &mut dyn rand_core::CryptoRng,
     ) -> Result<(Vec<u8>, Vec<u8>), CryptoError>;
 
-    /// HPKE base-mode single-shot open with the serialized private key `secret_key`.
+    /// HPKE base-mode single-shot open with `key` (its suite; its serialized private key is
+    /// [`HpkeKeyPair::secret_key`]).
     fn hpke_open(
         &self,
-        suite: CipherSuite,
-        secret_key: &[u8],
+        key: &HpkeKeyPair,
         enc: &[u8],
         info: &[u8],
         aad: &[u8],
@@ -154,4 +155,4 @@ pub fn all() -> Vec<Provider> {
     ]
 }
 
-pub(crate) use rustcrypto::derive as rustcrypto_derive;
+pub(crate) use rustcrypto::{Parsed as RustCryptoKey, derive as rustcrypto_derive};

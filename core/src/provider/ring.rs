@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use super::rustcrypto::parse_low_s;
 use super::{CryptoProvider, RustCrypto};
+use crate::hpke::HpkeKeyPair;
 use crate::identity::{IdentityKey, PublicIdentity, SIGNATURE_LEN};
 use crate::{CipherSuite, CryptoError};
 
@@ -65,13 +66,12 @@ impl CryptoProvider for Ring {
 
     fn hpke_open(
         &self,
-        suite: CipherSuite,
-        secret_key: &[u8],
+        key: &HpkeKeyPair,
         enc: &[u8],
         info: &[u8],
         aad: &[u8],
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        RustCrypto.hpke_open(suite, secret_key, enc, info, aad, ciphertext)
+        RustCrypto.hpke_open(key, enc, info, aad, ciphertext)
     }
 }

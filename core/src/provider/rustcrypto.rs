@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 use super::CryptoProvider;
 #[cfg(fuzzing)]
 use super::memo;
+use crate::hpke::HpkeKeyPair;
 use crate::hpke::{P256_KEM_KEY_LEN, XWING_ENC_LEN, XWING_PUBLIC_KEY_LEN};
 use crate::identity::{IdentityKey, PublicIdentity, SIGNATURE_LEN};
 use crate::{CipherSuite, CryptoError};
@@ -109,23 +110,27 @@ impl CryptoProvider for RustCrypto {
 
     fn hpke_open(
         &self,
-        suite: CipherSuite,
-        secret_key: &[u8],
+        key: &HpkeKeyPair,
         enc: &[u8],
         info: &[u8],
         aad: &[u8],
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        match suite {
-            CipherSuite::P256Sha256ChaCha20Poly1305 => {
-                open_with::<DhP256HkdfSha256>(secret_key, enc, info, aad, ciphertext)
-            }
-            CipherSuite::XWingSha256ChaCha20Poly1305 => {
+        // Parsed once per key pair (an X-Wing key expands its ML-KEM key when parsed).
+        let parsed = key
+            .rustcrypto_key()
+            .get_or_init(|| Parsed::new(key.suite(), key.secret_key()));
+        match parsed {
+            Some(Parsed::P256(sk)) => open_with::<DhP256HkdfSha256>(sk, enc, info, aad, ciphertext),
+            Some(Parsed::XWing(sk)) => {
                 if enc.len() != XWING_ENC_LEN {
                     return Err(BAD_ENC);
                 }
-                open_with::<XWing>(secret_key, enc, info, aad, ciphertext)
+                open_with::<XWing>(sk, enc, info, aad, ciphertext)
             }
+            None => Err(CryptoError::InvalidSecretKey(
+                "not an HPKE private key of the suite",
+            )),
         }
     }
 }
@@ -174,19 +179,43 @@ fn seal_with<K: Kem>(
     Ok((enc.to_bytes().to_vec(), ct))
 }
 
+/// A private key parsed by the `hpke` crate, cached in its [`HpkeKeyPair`] (zeroized on drop
+/// by the `hpke` crate).
+#[derive(Clone)]
+pub(crate) enum Parsed {
+    P256(<DhP256HkdfSha256 as Kem>::PrivateKey),
+    XWing(Box<<XWing as Kem>::PrivateKey>),
+}
+
+impl Parsed {
+    /// Parses a serialized private key of `suite`; `None` if it is not one.
+    fn new(suite: CipherSuite, secret_key: &[u8]) -> Option<Self> {
+        match suite {
+            CipherSuite::P256Sha256ChaCha20Poly1305 => {
+                <DhP256HkdfSha256 as Kem>::PrivateKey::from_bytes(secret_key)
+                    .ok()
+                    .map(Parsed::P256)
+            }
+            CipherSuite::XWingSha256ChaCha20Poly1305 => {
+                <XWing as Kem>::PrivateKey::from_bytes(secret_key)
+                    .ok()
+                    .map(|k| Parsed::XWing(Box::new(k)))
+            }
+        }
+    }
+}
+
 fn open_with<K: Kem>(
-    secret_key: &[u8],
+    sk: &K::PrivateKey,
     enc: &[u8],
     info: &[u8],
     aad: &[u8],
     ciphertext: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-    let sk = K::PrivateKey::from_bytes(secret_key)
-        .map_err(|_| CryptoError::InvalidSecretKey("not an HPKE private key of the suite"))?;
     let enc = K::EncappedKey::from_bytes(enc).map_err(|_| BAD_ENC)?;
     let pt = hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, K>(
         &OpModeR::Base,
-        &sk,
+        sk,
         &enc,
         info,
         ciphertext,
