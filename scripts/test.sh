@@ -24,8 +24,8 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --exclude gst-conclave --exclud
 step "cargo test (workspace)"
 cargo test --workspace --exclude gst-conclave --exclude conclave-sfu
 
-step "cargo test (frame backend: ring)"
-cargo test -p conclave-core --features ring --test frames --test vectors
+step "cargo test (ring: frame backend and crypto provider)"
+cargo test -p conclave-core --features ring --test frames --test vectors --test provider
 
 step "conformance of spec/vectors" && cargo run -q -p conclave-cli -- conformance spec/vectors
 

@@ -2,14 +2,14 @@
 //!
 //! Suite 1 uses DHKEM(P-256, HKDF-SHA256); suite 2 the X-Wing hybrid KEM (X25519 + ML-KEM-768,
 //! draft-connolly-cfrg-xwing-kem, HPKE KEM id 0x647a). Both use HKDF-SHA256 and
-//! ChaCha20-Poly1305.
+//! ChaCha20-Poly1305. The operations run through a [`Provider`]; the free functions and
+//! [`HpkeKeyPair::generate`] use the default, [`crate::provider::RustCrypto`].
 
-use hpke::aead::ChaCha20Poly1305;
-use hpke::kdf::HkdfSha256;
-use hpke::kem::{DhP256HkdfSha256, XWing};
-use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
+use std::sync::OnceLock;
+
 use zeroize::Zeroizing;
 
+use crate::provider::{Provider, RustCryptoKey, rustcrypto_derive};
 use crate::{CipherSuite, CryptoError};
 
 /// Length of a suite-1 HPKE public key and encapsulated key.
@@ -19,57 +19,73 @@ pub const XWING_PUBLIC_KEY_LEN: usize = 1216;
 /// Length of an X-Wing encapsulated key (suite 2).
 pub const XWING_ENC_LEN: usize = 1120;
 
-#[derive(Clone)]
-enum Private {
-    P256(<DhP256HkdfSha256 as hpke::Kem>::PrivateKey),
-    XWing(Box<<XWing as hpke::Kem>::PrivateKey>),
-}
-
-/// An HPKE key pair of one suite, generated per meeting. The private key is zeroized on drop
-/// (the `hpke` crate zeroizes its secrets).
+/// An HPKE key pair of one suite, generated per meeting, bound to the [`Provider`] that made
+/// it (which opens with it). The serialized private key is zeroized on drop.
 #[derive(Clone)]
 pub struct HpkeKeyPair {
+    provider: Provider,
     suite: CipherSuite,
-    private: Private,
+    private: Zeroizing<Vec<u8>>,
     public: Vec<u8>,
+    /// The private key as the RustCrypto provider parsed it (on first open).
+    rustcrypto: OnceLock<Option<RustCryptoKey>>,
 }
 
 impl core::fmt::Debug for HpkeKeyPair {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("HpkeKeyPair")
             .field("suite", &self.suite)
+            .field("provider", &self.provider)
             .finish_non_exhaustive()
     }
 }
 
 impl HpkeKeyPair {
-    /// `DeriveKeyPair(ikm)` with 32 bytes of `ikm` drawn from `rng` (RFC 9180 section 7.1.3).
+    /// `DeriveKeyPair(ikm)` with 32 bytes of `ikm` drawn from `rng` (RFC 9180 section 7.1.3),
+    /// with the default provider.
     pub fn generate<R: rand_core::CryptoRng + ?Sized>(suite: CipherSuite, rng: &mut R) -> Self {
         let mut ikm = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(ikm.as_mut());
         Self::derive(suite, ikm.as_ref())
     }
 
-    /// `DeriveKeyPair(ikm)` of the suite's KEM (used by test vectors).
+    /// `DeriveKeyPair(ikm)` of the suite's KEM with the default provider (used by test vectors).
     pub fn derive(suite: CipherSuite, ikm: &[u8]) -> Self {
-        match suite {
-            CipherSuite::P256Sha256ChaCha20Poly1305 => {
-                let (private, public) = DhP256HkdfSha256::derive_keypair(ikm);
-                Self {
-                    suite,
-                    private: Private::P256(private),
-                    public: public.to_bytes().to_vec(),
-                }
-            }
-            CipherSuite::XWingSha256ChaCha20Poly1305 => {
-                let (private, public) = XWing::derive_keypair(ikm);
-                Self {
-                    suite,
-                    private: Private::XWing(Box::new(private)),
-                    public: public.to_bytes().to_vec(),
-                }
-            }
+        let (private, public) = rustcrypto_derive(suite, ikm);
+        Self {
+            provider: Provider::default(),
+            suite,
+            private,
+            public,
+            rustcrypto: OnceLock::new(),
         }
+    }
+
+    /// [`HpkeKeyPair::generate`] through `provider`.
+    pub fn generate_with<R: rand_core::CryptoRng + ?Sized>(
+        provider: Provider,
+        suite: CipherSuite,
+        rng: &mut R,
+    ) -> Result<Self, CryptoError> {
+        let mut ikm = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(ikm.as_mut());
+        Self::derive_with(provider, suite, ikm.as_ref())
+    }
+
+    /// [`HpkeKeyPair::derive`] through `provider`.
+    pub fn derive_with(
+        provider: Provider,
+        suite: CipherSuite,
+        ikm: &[u8],
+    ) -> Result<Self, CryptoError> {
+        let (private, public) = provider.hpke_derive_keypair(suite, ikm)?;
+        Ok(Self {
+            provider,
+            suite,
+            private,
+            public,
+            rustcrypto: OnceLock::new(),
+        })
     }
 
     /// The suite of this key pair.
@@ -77,9 +93,25 @@ impl HpkeKeyPair {
         self.suite
     }
 
+    /// The provider that made this key pair and opens with it.
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+
     /// The encoded public key.
     pub fn public_key(&self) -> &[u8] {
         &self.public
+    }
+
+    /// The serialized private key (`SerializePrivateKey`), for a [`crate::provider::CryptoProvider`]
+    /// to open with. Secret: never log or send it.
+    pub fn secret_key(&self) -> &[u8] {
+        &self.private
+    }
+
+    /// The RustCrypto provider's parsed private key, set on its first open.
+    pub(crate) fn rustcrypto_key(&self) -> &OnceLock<Option<RustCryptoKey>> {
+        &self.rustcrypto
     }
 
     /// Opens a ciphertext sealed to this key pair.
@@ -90,83 +122,17 @@ impl HpkeKeyPair {
         aad: &[u8],
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        let bad_enc = CryptoError::InvalidPublicKey {
-            what: "HPKE encapsulated",
-            reason: "not a valid encapsulation for the suite",
-        };
-        let failed = |_| CryptoError::DecryptFailed {
-            what: "HPKE ciphertext",
-        };
-        let pt = match &self.private {
-            Private::P256(sk) => {
-                let enc = <DhP256HkdfSha256 as hpke::Kem>::EncappedKey::from_bytes(enc)
-                    .map_err(|_| bad_enc)?;
-                hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, DhP256HkdfSha256>(
-                    &OpModeR::Base,
-                    sk,
-                    &enc,
-                    info,
-                    ciphertext,
-                    aad,
-                )
-                .map_err(failed)?
-            }
-            Private::XWing(sk) => {
-                if enc.len() != XWING_ENC_LEN {
-                    return Err(bad_enc);
-                }
-                let enc =
-                    <XWing as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| bad_enc)?;
-                hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, XWing>(
-                    &OpModeR::Base,
-                    sk,
-                    &enc,
-                    info,
-                    ciphertext,
-                    aad,
-                )
-                .map_err(failed)?
-            }
-        };
-        Ok(Zeroizing::new(pt))
+        self.provider.hpke_open(self, enc, info, aad, ciphertext)
     }
 }
 
-/// Validates an HPKE public key of `suite`.
+/// Validates an HPKE public key of `suite` (default provider).
 pub fn check_public_key(suite: CipherSuite, public_key: &[u8]) -> Result<(), CryptoError> {
-    match suite {
-        CipherSuite::P256Sha256ChaCha20Poly1305 => {
-            if public_key.len() != P256_KEM_KEY_LEN || public_key.first() != Some(&0x04) {
-                return Err(CryptoError::InvalidPublicKey {
-                    what: "HPKE",
-                    reason: "not a 65-byte uncompressed P-256 point",
-                });
-            }
-            <DhP256HkdfSha256 as hpke::Kem>::PublicKey::from_bytes(public_key)
-                .map(|_| ())
-                .map_err(|_| CryptoError::InvalidPublicKey {
-                    what: "HPKE",
-                    reason: "not a point on P-256",
-                })
-        }
-        CipherSuite::XWingSha256ChaCha20Poly1305 => {
-            if public_key.len() != XWING_PUBLIC_KEY_LEN {
-                return Err(CryptoError::InvalidPublicKey {
-                    what: "HPKE",
-                    reason: "not a 1216-byte X-Wing public key",
-                });
-            }
-            <XWing as hpke::Kem>::PublicKey::from_bytes(public_key)
-                .map(|_| ())
-                .map_err(|_| CryptoError::InvalidPublicKey {
-                    what: "HPKE",
-                    reason: "not a valid X-Wing public key",
-                })
-        }
-    }
+    Provider::default().hpke_check_public_key(suite, public_key)
 }
 
-/// Seals `plaintext` to `public_key` of `suite` in HPKE base mode. Returns `(enc, ciphertext)`.
+/// Seals `plaintext` to `public_key` of `suite` in HPKE base mode with the default provider.
+/// Returns `(enc, ciphertext)`.
 pub fn seal<R: rand_core::CryptoRng + ?Sized>(
     suite: CipherSuite,
     public_key: &[u8],
@@ -175,42 +141,31 @@ pub fn seal<R: rand_core::CryptoRng + ?Sized>(
     plaintext: &[u8],
     rng: &mut R,
 ) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
-    check_public_key(suite, public_key)?;
-    let invalid = |_| CryptoError::InvalidPublicKey {
-        what: "HPKE",
-        reason: "not a valid public key for the suite",
-    };
-    let sealed = |_| CryptoError::SealFailed("HPKE seal");
-    let mut rng = RngRef(rng);
-    match suite {
-        CipherSuite::P256Sha256ChaCha20Poly1305 => {
-            let pk = <DhP256HkdfSha256 as hpke::Kem>::PublicKey::from_bytes(public_key)
-                .map_err(invalid)?;
-            let (enc, ct) = hpke::single_shot_seal_with_rng::<
-                ChaCha20Poly1305,
-                HkdfSha256,
-                DhP256HkdfSha256,
-            >(&OpModeS::Base, &pk, info, plaintext, aad, &mut rng)
-            .map_err(sealed)?;
-            Ok((enc.to_bytes().to_vec(), ct))
-        }
-        CipherSuite::XWingSha256ChaCha20Poly1305 => {
-            let pk = <XWing as hpke::Kem>::PublicKey::from_bytes(public_key).map_err(invalid)?;
-            let (enc, ct) = hpke::single_shot_seal_with_rng::<ChaCha20Poly1305, HkdfSha256, XWing>(
-                &OpModeS::Base,
-                &pk,
-                info,
-                plaintext,
-                aad,
-                &mut rng,
-            )
-            .map_err(sealed)?;
-            Ok((enc.to_bytes().to_vec(), ct))
-        }
-    }
+    seal_with(
+        Provider::default(),
+        suite,
+        public_key,
+        info,
+        aad,
+        plaintext,
+        rng,
+    )
 }
 
-/// Adapts `&mut R` where `R: ?Sized` to a sized `CryptoRng` for the `hpke` crate.
+/// [`seal`] through `provider`.
+pub fn seal_with<R: rand_core::CryptoRng + ?Sized>(
+    provider: Provider,
+    suite: CipherSuite,
+    public_key: &[u8],
+    info: &[u8],
+    aad: &[u8],
+    plaintext: &[u8],
+    rng: &mut R,
+) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
+    provider.hpke_seal(suite, public_key, info, aad, plaintext, &mut RngRef(rng))
+}
+
+/// Adapts `&mut R` where `R: ?Sized` to a sized `CryptoRng` (which coerces to `dyn`).
 struct RngRef<'a, R: ?Sized>(&'a mut R);
 
 impl<R: rand_core::CryptoRng + ?Sized> rand_core::TryRng for RngRef<'_, R> {

@@ -1,15 +1,12 @@
 //! Long-term identity keys: ECDSA P-256 with SHA-256, signing `LabeledContent(label, content)`
 //! (`spec/key-schedule.md` section 3).
 
-use p256::ecdsa::signature::{Signer, Verifier};
-use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use p256::ecdsa::{SigningKey, VerifyingKey};
 use zeroize::Zeroizing;
 
 use crate::CryptoError;
+use crate::provider::Provider;
 use crate::schedule::{fingerprint, labeled_content, render_fingerprint};
-
-#[cfg(fuzzing)]
-mod memo;
 
 /// Length of an encoded identity public key (SEC1 uncompressed).
 pub const PUBLIC_KEY_LEN: usize = 65;
@@ -20,7 +17,8 @@ pub const SECRET_KEY_LEN: usize = 32;
 pub const SIGNATURE_LEN: usize = 64;
 
 /// A device's long-term identity signing key. The secret scalar is zeroized on drop (a clone
-/// too).
+/// too). It signs through its [`Provider`] ([`crate::provider::RustCrypto`] unless
+/// [`IdentityKey::with_provider`] says otherwise; a meeting binds it to its configured one).
 #[derive(Clone)]
 pub struct IdentityKey {
     signing: SigningKey,
@@ -31,6 +29,7 @@ impl core::fmt::Debug for IdentityKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("IdentityKey")
             .field("public", &self.public)
+            .field("provider", &self.public.provider)
             .finish_non_exhaustive()
     }
 }
@@ -75,32 +74,48 @@ impl IdentityKey {
         &self.public
     }
 
-    /// Signs `LabeledContent(label, content)` deterministically (RFC 6979), low-S.
-    pub fn sign(&self, label: &str, content: &[u8]) -> [u8; SIGNATURE_LEN] {
-        let msg = labeled_content(label, content);
-        #[cfg(fuzzing)]
-        return memo::signed(memo::key(&[b"sign", self.public.as_bytes(), &msg]), || {
-            self.sign_message(&msg)
-        });
-        #[cfg(not(fuzzing))]
-        self.sign_message(&msg)
+    /// The same key, signing (and its public half verifying) through `provider`.
+    #[must_use]
+    pub fn with_provider(mut self, provider: Provider) -> Self {
+        self.public.provider = provider;
+        self
     }
 
-    fn sign_message(&self, msg: &[u8]) -> [u8; SIGNATURE_LEN] {
-        let sig: Signature = self.signing.sign(msg);
-        let sig = sig.normalize_s();
-        let mut out = [0u8; SIGNATURE_LEN];
-        out.copy_from_slice(&sig.to_bytes());
-        out
+    /// The provider this key signs through.
+    pub fn provider(&self) -> Provider {
+        self.public.provider
+    }
+
+    /// The `p256` signing key (for [`crate::provider::RustCrypto`]).
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.signing
+    }
+
+    /// Signs `LabeledContent(label, content)` deterministically (RFC 6979), low-S, through the
+    /// key's provider.
+    pub fn sign(&self, label: &str, content: &[u8]) -> [u8; SIGNATURE_LEN] {
+        let msg = labeled_content(label, content);
+        self.public.provider.sign(self, &msg)
     }
 }
 
-/// An identity public key, validated on import.
-#[derive(Clone, PartialEq, Eq)]
+/// An identity public key, validated on import. Verifies through its [`Provider`]
+/// ([`crate::provider::RustCrypto`] unless [`PublicIdentity::with_provider`] says otherwise).
+/// Equality compares the key only.
+#[derive(Clone)]
 pub struct PublicIdentity {
     key: VerifyingKey,
     encoded: [u8; PUBLIC_KEY_LEN],
+    provider: Provider,
 }
+
+impl PartialEq for PublicIdentity {
+    fn eq(&self, other: &Self) -> bool {
+        self.encoded == other.encoded
+    }
+}
+
+impl Eq for PublicIdentity {}
 
 impl core::fmt::Debug for PublicIdentity {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -113,7 +128,23 @@ impl PublicIdentity {
         let point = key.to_sec1_point(false);
         let mut encoded = [0u8; PUBLIC_KEY_LEN];
         encoded.copy_from_slice(point.as_bytes());
-        Self { key, encoded }
+        Self {
+            key,
+            encoded,
+            provider: Provider::default(),
+        }
+    }
+
+    /// The same key, verifying through `provider`.
+    #[must_use]
+    pub fn with_provider(mut self, provider: Provider) -> Self {
+        self.provider = provider;
+        self
+    }
+
+    /// The `p256` verifying key (for [`crate::provider::RustCrypto`]).
+    pub(crate) fn verifying_key(&self) -> &VerifyingKey {
+        &self.key
     }
 
     /// Parses a 65-byte SEC1 uncompressed P-256 point; other encodings are rejected.
@@ -154,45 +185,25 @@ impl PublicIdentity {
         render_fingerprint(&self.fingerprint())
     }
 
-    /// Verifies a signature over `LabeledContent(label, content)`; rejects high-S signatures.
+    /// Verifies a signature over `LabeledContent(label, content)` through the key's provider;
+    /// rejects high-S signatures.
     pub fn verify(
         &self,
         label: &'static str,
         content: &[u8],
         sig: &[u8],
     ) -> Result<(), CryptoError> {
-        let bad = |reason| CryptoError::BadSignature { label, reason };
-        if sig.len() != SIGNATURE_LEN {
-            return Err(bad("signature is not 64 bytes"));
-        }
-        let signature = Signature::from_slice(sig).map_err(|_| bad("r or s out of range"))?;
-        if bool::from(elliptic_curve_is_high(&signature)) {
-            return Err(bad("signature is not in low-S form"));
-        }
         let msg = labeled_content(label, content);
-        let check = || self.key.verify(&msg, &signature).is_ok();
-        #[cfg(fuzzing)]
-        let ok = memo::verified(memo::key(&[b"verify", &self.encoded, &msg, sig]), check);
-        #[cfg(not(fuzzing))]
-        let ok = check();
-        if ok {
-            Ok(())
-        } else {
-            Err(bad("signature does not match the key and content"))
-        }
+        self.provider
+            .verify(self, &msg, sig)
+            .map_err(|reason| CryptoError::BadSignature { label, reason })
     }
-}
-
-/// Whether the signature's `s` is above n/2 (a malleated twin of a low-S signature).
-fn elliptic_curve_is_high(sig: &Signature) -> subtle::Choice {
-    use p256::elliptic_curve::scalar::IsHigh;
-    let s: p256::Scalar = *sig.s();
-    s.is_high()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use p256::ecdsa::Signature;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 

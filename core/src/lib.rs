@@ -14,6 +14,7 @@ pub mod hpke;
 pub mod identity;
 pub mod meeting;
 pub mod merkle;
+pub mod provider;
 pub mod schedule;
 pub mod secret;
 pub mod sim;

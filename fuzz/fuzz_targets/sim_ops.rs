@@ -21,6 +21,12 @@
 //!   starving one member, crashing the leader, delays past the switch-over, far-future commits;
 //! - at most one branch makes progress: no two participants ever lead at the same time on
 //!   epochs that both became stable (checked through the ledger's removal rule and `healed`).
+//!
+//! Crypto: this target explores the state machine with the fuzz provider
+//! (`conclave_core::provider::FuzzProvider`, `cfg(fuzzing)`): hash-based signatures and HPKE
+//! that keep the properties these invariants need (a signature verifies only for its key and
+//! message; a seal opens only for its recipient and exact info/aad; tampering fails) at a
+//! fraction of the cost of P-256 and X-Wing. `engine_input` stays on real crypto.
 #![no_main]
 
 #[path = "../common/mod.rs"]
@@ -36,6 +42,7 @@ use common::heap;
 use common::prepared::Joiners;
 use conclave_core::meeting::{MAX_PENDING_COMMIT_BYTES, MAX_PENDING_WELCOMES, MeetingConfig};
 use conclave_core::protocol::limits::MAX_ENVELOPE_SIZE;
+use conclave_core::provider::{FuzzProvider, Provider};
 use conclave_core::sim::{InFlight, Ledger, Sim, TapAction};
 use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha20Rng;
@@ -116,9 +123,13 @@ thread_local! {
 }
 
 fn run(input: Input) {
+    let config = MeetingConfig {
+        provider: Provider::new(&FuzzProvider),
+        ..MeetingConfig::default()
+    };
     let mut s: S = Sim::new(
         common::MEETING_ID,
-        MeetingConfig::default(),
+        config,
         ChaCha20Rng::seed_from_u64(input.seed),
     );
     CACHE.with(|c| c.borrow_mut().create(&mut s, "p0"));

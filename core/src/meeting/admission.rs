@@ -230,7 +230,7 @@ impl Meeting {
         if !self.is_leader() {
             return Ok(AnnouncementCheck::Ignore); // ANN-1: not for us; relays may broadcast.
         }
-        let ann = parse_announcement(&encode(signed), &self.meeting_id)?;
+        let ann = parse_announcement(&encode(signed), &self.meeting_id, self.config.provider)?;
         let present = self.roster.leaf_of(&ann.participant_id);
         let present_member = present.and_then(|leaf| self.roster.get(leaf));
         if let (Some(leaf), Some(m)) = (present, present_member)

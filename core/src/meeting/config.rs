@@ -6,6 +6,7 @@ use super::{AdmissionPolicy, MeetingError};
 use super::{Event, Meeting, RemovalReason, SealJob};
 use crate::CipherSuite;
 use crate::frame::FrameConfig;
+use crate::provider::Provider;
 use conclave_protocol::limits::{DEFAULT_MAX_PARTICIPANTS, MAX_PARTICIPANTS};
 use std::time::Duration;
 
@@ -79,6 +80,9 @@ pub struct MeetingConfig {
     /// Who the leader admits (`spec/state-machine.md` ANN-12): automatically, on the
     /// application's decision ([`Event::JoinRequested`], [`Meeting::admit`]), or an allow-list.
     pub admission: AdmissionPolicy,
+    /// The crypto provider for identity signatures and HPKE ([`crate::provider`]); every
+    /// provider produces the same wire results. Default: [`crate::provider::RustCrypto`].
+    pub provider: Provider,
 }
 
 impl Default for MeetingConfig {
@@ -96,6 +100,7 @@ impl Default for MeetingConfig {
             require_post_quantum: false,
             offload_rebuild_sealing: false,
             admission: AdmissionPolicy::Automatic,
+            provider: Provider::default(),
         }
     }
 }

@@ -64,7 +64,12 @@ impl Meeting {
     /// Joiner (WEL-6.5): whether a roster entry is one of our announcements (they differ only in
     /// `recent_heartbeat`; the HPKE keys and nonce are fresh for this join).
     pub(super) fn is_own_announcement(&self, entry: &ValidAnnouncement) -> bool {
-        parse_announcement(&self.own_announcement, &self.meeting_id).is_ok_and(|own| {
+        parse_announcement(
+            &self.own_announcement,
+            &self.meeting_id,
+            self.config.provider,
+        )
+        .is_ok_and(|own| {
             own.identity == entry.identity
                 && own.participant_id == entry.participant_id
                 && own.hpke_keys == entry.hpke_keys

@@ -154,10 +154,17 @@ impl Meeting {
         })?);
         let mut suites = config.suites.clone();
         suites.sort_by_key(|s| s.id());
-        let hpke: BTreeMap<u32, HpkeKeyPair> = suites
+        let identity = identity.with_provider(config.provider);
+        let hpke = suites
             .iter()
-            .map(|s| (s.id(), HpkeKeyPair::generate(*s, rng)))
-            .collect();
+            .map(|s| {
+                Ok((
+                    s.id(),
+                    HpkeKeyPair::generate_with(config.provider, *s, rng)?,
+                ))
+            })
+            .collect::<Result<BTreeMap<u32, HpkeKeyPair>, crate::CryptoError>>()
+            .map_err(|source| MeetingError::Crypto { epoch: 0, source })?;
         let own_suite = suites
             .iter()
             .copied()
@@ -250,7 +257,7 @@ impl Meeting {
             Role::Leader(Box::new(leader)),
             Phase::Active,
         )?;
-        let ann = parse_announcement(&m.own_announcement, meeting_id)?;
+        let ann = parse_announcement(&m.own_announcement, meeting_id, m.config.provider)?;
         let commit = pb::Commit {
             version: PROTOCOL_VERSION,
             suite: m.suite.id(),

@@ -285,7 +285,7 @@ impl Meeting {
                 return Err(invalid("roster is not in ascending leaf order".into()));
             }
             prev_leaf = Some(e.leaf);
-            let ann = parse_announcement(&e.announcement, &self.meeting_id)?;
+            let ann = parse_announcement(&e.announcement, &self.meeting_id, self.config.provider)?;
             if e.admitted_epoch == 0 || e.admitted_epoch > gi.epoch {
                 return Err(invalid(format!(
                     "leaf {} admitted at epoch {}, outside 1..={}",

@@ -9,8 +9,8 @@ use conclave_protocol::v1::{Envelope, SignedMessage, SuiteKey, envelope::Body};
 use conclave_protocol::{CheckedMessage, MessageKind, decode_bounded, encode};
 
 use super::MeetingError;
-use crate::hpke::check_public_key;
 use crate::identity::{IdentityKey, PublicIdentity};
+use crate::provider::Provider;
 use crate::schedule::labels;
 use crate::{CipherSuite, CryptoError};
 
@@ -162,10 +162,12 @@ impl ValidAnnouncement {
     }
 }
 
-/// Parses and verifies the exact bytes of a `SignedMessage(Announcement)`.
+/// Parses and verifies the exact bytes of a `SignedMessage(Announcement)`; the identity it
+/// returns verifies through `provider`.
 pub(crate) fn parse_announcement(
     bytes: &[u8],
     meeting_id: &[u8],
+    provider: Provider,
 ) -> Result<ValidAnnouncement, MeetingError> {
     let signed: SignedMessage =
         decode_bounded(MessageKind::SignedMessage, bytes, MAX_ANNOUNCEMENT_SIZE)?;
@@ -181,13 +183,13 @@ pub(crate) fn parse_announcement(
         message: M,
         reason: e.to_string(),
     })?;
-    let identity = PublicIdentity::from_bytes(&a.identity_key).map_err(|source| {
-        MeetingError::BadSignature {
+    let identity = PublicIdentity::from_bytes(&a.identity_key)
+        .map_err(|source| MeetingError::BadSignature {
             message: M,
             from: a.participant_id.clone(),
             source,
-        }
-    })?;
+        })?
+        .with_provider(provider);
     if a.hpke_keys.is_empty() || a.hpke_keys.len() > MAX_SUITES {
         return Err(MeetingError::Invalid {
             message: M,
@@ -212,10 +214,12 @@ pub(crate) fn parse_announcement(
         }
         // Keys of suites this build does not implement are carried but not checked.
         if let Ok(s) = CipherSuite::from_id(*suite) {
-            check_public_key(s, public_key).map_err(|e: CryptoError| MeetingError::Invalid {
-                message: M,
-                reason: format!("suite {suite} key: {e}"),
-            })?;
+            provider
+                .hpke_check_public_key(s, public_key)
+                .map_err(|e: CryptoError| MeetingError::Invalid {
+                    message: M,
+                    reason: format!("suite {suite} key: {e}"),
+                })?;
         }
         keys.push((*suite, public_key.clone()));
     }

@@ -238,7 +238,8 @@ impl Meeting {
                     add.leaf
                 )));
             }
-            let ann = parse_announcement(&add.announcement, &self.meeting_id)?;
+            let ann =
+                parse_announcement(&add.announcement, &self.meeting_id, self.config.provider)?;
             if let Some(leaf) = self.roster.leaf_of(&ann.participant_id)
                 && !removed.contains(&leaf)
             {

@@ -47,7 +47,9 @@ impl SealJob {
         let mut welcome = self.welcome;
         let epoch = welcome.epoch;
         let info = welcome_info(&welcome.meeting_id, epoch, welcome.leaf);
-        let (enc, ciphertext) = hpke::seal(
+        // The identity is bound to the meeting's provider (`Meeting::new_common`).
+        let (enc, ciphertext) = hpke::seal_with(
+            self.identity.provider(),
             self.suite,
             &self.public_key,
             &info,
