@@ -38,8 +38,8 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 
 step "maturin build --release --zig (manylinux2014)"
 t=$(date +%s)
-maturin build --release --zig --compatibility manylinux2014 \
-    -m bindings/python/pyproject.toml --out "$OUT"
+# maturin reads bindings/python/pyproject.toml from the working directory.
+(cd bindings/python && maturin build --release --zig --compatibility manylinux2014 --out "$OUT")
 echo "    ($(($(date +%s) - t)) s)"
 WHEEL=$(ls "$OUT"/conclave_e2ee-*.whl)
 case $WHEEL in
@@ -57,7 +57,7 @@ python3 -m venv "$OUT/venv-wheel"
 (cd "$OUT" && "$OUT/venv-wheel/bin/python" -m pytest -q -p no:cacheprovider "$TESTS")
 
 step "maturin sdist, pip install of the sdist in a fresh venv: pytest"
-maturin sdist -m bindings/python/pyproject.toml --out "$OUT"
+(cd bindings/python && maturin sdist --out "$OUT")
 SDIST=$(ls "$OUT"/conclave_e2ee-*.tar.gz)
 rm -rf "$OUT/venv-sdist"
 python3 -m venv "$OUT/venv-sdist"

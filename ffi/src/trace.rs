@@ -1,4 +1,4 @@
-//! The bridge from the engine's `tracing` diagnostics to the application's [`Logger`]: a
+//! The bridge from the engine's `tracing` diagnostics to the application's [`Logger`](crate::Logger): a
 //! minimal `tracing` subscriber, installed as the process's global default by the first
 //! [`set_logger`](crate::set_logger) call, that turns each event into a [`LogRecord`] keyed by
 //! the participant id of the meeting span it happened in.
