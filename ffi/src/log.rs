@@ -33,7 +33,8 @@ pub struct LogRecord {
     pub target: String,
     /// The local participant it concerns, when known.
     pub participant_id: Option<String>,
-    /// For a rejected message, its stable kind (the `kind` of the matching [`ConclaveError`](crate::ConclaveError)).
+    /// For a rejected message, its stable kind (the `kind` of the matching
+    /// [`ConclaveError`](crate::ConclaveError)).
     pub kind: Option<String>,
     /// What happened, with the peer's id where known.
     pub message: String,

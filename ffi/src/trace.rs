@@ -1,7 +1,7 @@
-//! The bridge from the engine's `tracing` diagnostics to the application's [`Logger`](crate::Logger): a
-//! minimal `tracing` subscriber, installed as the process's global default by the first
-//! [`set_logger`](crate::set_logger) call, that turns each event into a [`LogRecord`] keyed by
-//! the participant id of the meeting span it happened in.
+//! The bridge from the engine's `tracing` diagnostics to the application's
+//! [`Logger`](crate::Logger): a minimal `tracing` subscriber, installed as the process's global
+//! default by the first [`set_logger`](crate::set_logger) call, that turns each event into a
+//! [`LogRecord`] keyed by the participant id of the meeting span it happened in.
 //!
 //! Spans are only tracked while they exist (the engine opens one per call and closes it on
 //! return); at most [`MAX_LOG_SPANS`] at once, later ones carry no participant.

@@ -49,7 +49,10 @@ impl Meeting {
             return;
         }
         m.hint_confirm_at = Some(now.saturating_add(HINT_CONFIRM_TIMEOUT));
-        tracing::info!(target: "conclave::meeting", "relay hint: leader connection closed; probing the leader");
+        tracing::info!(
+            target: "conclave::meeting",
+            "relay hint: leader connection closed; probing the leader"
+        );
         self.send_nonce(now, rng, true);
     }
 
@@ -105,7 +108,13 @@ impl Meeting {
         let Some(failed) = quorum::failed_set(&self.roster, self.leader_leaf, candidate) else {
             return Ok(());
         };
-        tracing::info!(target: "conclave::meeting", leader = self.leader_leaf, candidate, suspected = ?exclude, "leader suspected; failover candidate chosen");
+        tracing::info!(
+            target: "conclave::meeting",
+            leader = self.leader_leaf,
+            candidate,
+            suspected = ?exclude,
+            "leader suspected; failover candidate chosen"
+        );
         if candidate == self.own_leaf {
             let fresh = m
                 .ballot
@@ -173,7 +182,11 @@ impl Meeting {
         match self.stage_vote(&signed)? {
             VoteCheck::Ignore => Ok(()),
             VoteCheck::Call { candidate, failed } => {
-                tracing::info!(target: "conclave::meeting", candidate, "binding vote cast for the candidate");
+                tracing::info!(
+                    target: "conclave::meeting",
+                    candidate,
+                    "binding vote cast for the candidate"
+                );
                 self.cast_binding_vote(candidate, &failed);
                 Ok(())
             }
