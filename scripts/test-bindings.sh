@@ -39,12 +39,19 @@ t=$(date +%s)
 step "uniffi-bindgen generate (python, kotlin, swift)"
 # The binary built above (the same as `cargo run -p conclave-uniffi-bindgen --`, without a second
 # feature resolution that would rebuild the proc-macro stack).
-BINDGEN=$TARGET_DIR/debug/uniffi-bindgen
+BINDGEN=$TARGET_DIR/debug/conclave-uniffi-bindgen
 for lang in python kotlin swift; do
     rm -rf "${OUT:?}/$lang"
     "$BINDGEN" generate --language "$lang" --out-dir "$OUT/$lang" --no-format "$LIB"
 done
 elapsed "$t"
+
+# The committed Python module (what maturin packages, through ffi/python-module) must be what
+# this library generates.
+if ! cmp -s "$OUT/python/conclave.py" ffi/python-module/conclave.py; then
+    echo "ffi/python-module/conclave.py is stale: cp $OUT/python/conclave.py ffi/python-module/" >&2
+    exit 1
+fi
 
 # ----- Python -----
 

@@ -34,7 +34,7 @@ lib() { echo "$TARGET_DIR/$1/$PROFILE/libconclave_ffi.a"; }
 # from the library; the bindgen binary is built from the same uniffi version).
 cargo build --profile "$PROFILE" -p conclave-ffi -p conclave-uniffi-bindgen
 rm -rf "$BUILD" && mkdir -p "$BUILD/gen" "$BUILD/headers" "$BUILD/ios-sim" "$BUILD/macos"
-"$TARGET_DIR/$PROFILE/uniffi-bindgen" generate --language swift --no-format \
+"$TARGET_DIR/$PROFILE/conclave-uniffi-bindgen" generate --language swift --no-format \
     --out-dir "$BUILD/gen" "$TARGET_DIR/$PROFILE/libconclave_ffi.dylib"
 cp "$BUILD/gen/conclaveFFI.h" "$BUILD/headers/"
 cp "$BUILD/gen/conclaveFFI.modulemap" "$BUILD/headers/module.modulemap"

@@ -11,13 +11,21 @@ use crate::{out32, out64};
 ///
 /// In Python these are exceptions (`except ConclaveError.Tampered as e: e.sender`), in Kotlin
 /// `ConclaveException` subclasses, in Swift `ConclaveError` cases. `describe()` gives the full
-/// sentence in every language.
+/// sentence in every language (Python's `str(e)` too).
+///
+/// Every variant carries `kind`, a stable snake_case name for logs, metrics and programs: the
+/// engine's `MeetingErrorKind::as_str` or `FrameErrorKind::as_str`, `"crypto"` for a refused
+/// identity secret, `"invalid_argument"` and `"internal"` for the bindings' own checks. The
+/// variant groups kinds by what the application does about them; the kind says exactly what
+/// happened. Kinds never change once released.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 #[uniffi::export(Display)]
 pub enum ConclaveError {
     /// The bytes are not a valid protocol message or frame.
     #[error("{reason}")]
     Decode {
+        /// The stable kind ("decode", "malformed", "invalid_media", ...).
+        kind: String,
         /// What is malformed.
         reason: String,
     },
@@ -27,6 +35,8 @@ pub enum ConclaveError {
     /// does not change the meeting; the application may log it and carry on.
     #[error("{reason}")]
     Rejected {
+        /// The stable kind of the refusal ("bad_signature", "stale_epoch", "refused", ...).
+        kind: String,
         /// What was refused and why.
         reason: String,
     },
@@ -36,6 +46,8 @@ pub enum ConclaveError {
         "frame from sender {sender} stream {stream} epoch {epoch} does not authenticate (tampered, or sealed under another key)"
     )]
     Tampered {
+        /// The stable kind: "tampered".
+        kind: String,
         /// The sender leaf the frame claims.
         sender: i32,
         /// The stream the frame claims.
@@ -46,6 +58,8 @@ pub enum ConclaveError {
     /// A frame with this counter was already accepted (a replay by the relay or the network).
     #[error("replayed frame from sender {sender} stream {stream} epoch {epoch} counter {counter}")]
     Replayed {
+        /// The stable kind: "replayed".
+        kind: String,
         /// The sender leaf.
         sender: i32,
         /// The stream.
@@ -59,6 +73,8 @@ pub enum ConclaveError {
     /// The application may hold the frame briefly and retry.
     #[error("frame is from an epoch not yet installed (tag {tag}, current epoch {current})")]
     UnknownEpoch {
+        /// The stable kind: "unknown_epoch".
+        kind: String,
         /// The frame's epoch tag (epoch number modulo 256).
         tag: i32,
         /// The receiver's current epoch.
@@ -67,6 +83,8 @@ pub enum ConclaveError {
     /// A frame is too old: its epoch's keys were dropped or it is below the replay window.
     #[error("frame from sender {sender} stream {stream} counter {counter} is too old: {reason}")]
     TooOld {
+        /// The stable kind: "too_old".
+        kind: String,
         /// The sender leaf.
         sender: i32,
         /// The stream.
@@ -80,21 +98,30 @@ pub enum ConclaveError {
     /// exhausted until the next epoch.
     #[error("{reason}")]
     NoKeys {
+        /// The stable kind ("no_keys", "no_own_sender", "counter_exhausted", "epoch_retired").
+        kind: String,
         /// What is missing.
         reason: String,
     },
     /// This participant has left or was removed from the meeting.
     #[error("this participant has left or was removed from the meeting")]
-    NotInMeeting,
+    NotInMeeting {
+        /// The stable kind: "not_in_meeting".
+        kind: String,
+    },
     /// The action needs the leader role.
     #[error("only the leader can {action}")]
     NotLeader {
+        /// The stable kind: "not_the_leader".
+        kind: String,
         /// The refused action.
         action: String,
     },
     /// No participant with this id is in the meeting.
     #[error("no participant {participant_id} in the meeting")]
     UnknownParticipant {
+        /// The stable kind: "unknown_participant".
+        kind: String,
         /// The id asked for.
         participant_id: String,
     },
@@ -102,6 +129,9 @@ pub enum ConclaveError {
     /// or prefix length).
     #[error("invalid argument: {reason}")]
     InvalidArgument {
+        /// The stable kind ("invalid_argument" for the bindings' own checks, else the engine's:
+        /// "invalid", "too_large", "invalid_config", "crypto", ...).
+        kind: String,
         /// What is wrong.
         reason: String,
     },
@@ -109,6 +139,8 @@ pub enum ConclaveError {
     /// meeting unusable). Not caused by the peers; recreate the meeting.
     #[error("internal error: {reason}")]
     Internal {
+        /// The stable kind ("internal", or the engine's kind of the failure).
+        kind: String,
         /// What failed.
         reason: String,
     },
@@ -117,7 +149,7 @@ pub enum ConclaveError {
 #[uniffi::export]
 impl ConclaveError {
     /// The full human-readable message (the same text as `toString()` in Kotlin and
-    /// `description` in Swift; Python's `str(e)` only lists the fields).
+    /// `description` in Swift and `str(e)` in Python).
     pub fn describe(&self) -> String {
         self.to_string()
     }
@@ -132,22 +164,44 @@ pub(crate) enum Origin {
     Remote,
 }
 
+/// The kind of the bindings' own argument checks.
+pub(crate) const KIND_INVALID_ARGUMENT: &str = "invalid_argument";
+/// The kind of the bindings' own internal failures.
+pub(crate) const KIND_INTERNAL: &str = "internal";
+
 impl ConclaveError {
-    /// The variant's name, for logs.
-    pub(crate) fn kind(&self) -> &'static str {
+    /// The stable kind (every variant carries one).
+    #[cfg(test)]
+    pub(crate) fn kind(&self) -> &str {
         match self {
-            Self::Decode { .. } => "Decode",
-            Self::Rejected { .. } => "Rejected",
-            Self::Tampered { .. } => "Tampered",
-            Self::Replayed { .. } => "Replayed",
-            Self::UnknownEpoch { .. } => "UnknownEpoch",
-            Self::TooOld { .. } => "TooOld",
-            Self::NoKeys { .. } => "NoKeys",
-            Self::NotInMeeting => "NotInMeeting",
-            Self::NotLeader { .. } => "NotLeader",
-            Self::UnknownParticipant { .. } => "UnknownParticipant",
-            Self::InvalidArgument { .. } => "InvalidArgument",
-            Self::Internal { .. } => "Internal",
+            Self::Decode { kind, .. }
+            | Self::Rejected { kind, .. }
+            | Self::Tampered { kind, .. }
+            | Self::Replayed { kind, .. }
+            | Self::UnknownEpoch { kind, .. }
+            | Self::TooOld { kind, .. }
+            | Self::NoKeys { kind, .. }
+            | Self::NotInMeeting { kind }
+            | Self::NotLeader { kind, .. }
+            | Self::UnknownParticipant { kind, .. }
+            | Self::InvalidArgument { kind, .. }
+            | Self::Internal { kind, .. } => kind,
+        }
+    }
+
+    /// An argument of a local call failed the bindings' own checks.
+    pub(crate) fn invalid(reason: String) -> Self {
+        ConclaveError::InvalidArgument {
+            kind: KIND_INVALID_ARGUMENT.into(),
+            reason,
+        }
+    }
+
+    /// An internal failure of the bindings.
+    pub(crate) fn internal(reason: String) -> Self {
+        ConclaveError::Internal {
+            kind: KIND_INTERNAL.into(),
+            reason,
         }
     }
 
@@ -155,30 +209,35 @@ impl ConclaveError {
     /// the peer's message otherwise.
     pub(crate) fn from_meeting(e: MeetingError, origin: Origin) -> Self {
         let reason = e.to_string();
+        let kind = e.kind().as_str().to_string();
         match e {
-            MeetingError::Decode(_) => ConclaveError::Decode { reason },
+            MeetingError::Decode(_) => ConclaveError::Decode { kind, reason },
             MeetingError::Invalid { .. } if origin == Origin::Local => {
-                ConclaveError::InvalidArgument { reason }
+                ConclaveError::InvalidArgument { kind, reason }
             }
             MeetingError::NotTheLeader(action) => ConclaveError::NotLeader {
+                kind,
                 action: action.to_string(),
             },
-            MeetingError::NotInMeeting => ConclaveError::NotInMeeting,
-            MeetingError::UnknownParticipant(participant_id) => {
-                ConclaveError::UnknownParticipant { participant_id }
-            }
-            _ => ConclaveError::Rejected { reason },
+            MeetingError::NotInMeeting => ConclaveError::NotInMeeting { kind },
+            MeetingError::UnknownParticipant(participant_id) => ConclaveError::UnknownParticipant {
+                kind,
+                participant_id,
+            },
+            _ => ConclaveError::Rejected { kind, reason },
         }
     }
 
     /// Maps a frame error.
     pub(crate) fn from_frame(e: FrameError) -> Self {
         let reason = e.to_string();
+        let kind = e.kind().as_str().to_string();
         match e {
             FrameError::Malformed { .. } | FrameError::InvalidMedia { .. } => {
-                ConclaveError::Decode { reason }
+                ConclaveError::Decode { kind, reason }
             }
             FrameError::UnknownEpoch { tag, current } => ConclaveError::UnknownEpoch {
+                kind,
                 tag: i32::from(tag),
                 current: out64(current),
             },
@@ -188,6 +247,7 @@ impl ConclaveError {
                 counter,
                 cause,
             } => ConclaveError::TooOld {
+                kind,
                 sender: out32(sender),
                 stream: out32(stream),
                 counter: out64(counter),
@@ -199,6 +259,7 @@ impl ConclaveError {
                 epoch,
                 counter,
             } => ConclaveError::Replayed {
+                kind,
                 sender: out32(sender),
                 stream: out32(stream),
                 epoch: out64(epoch),
@@ -209,27 +270,29 @@ impl ConclaveError {
                 stream,
                 epoch,
             } => ConclaveError::Tampered {
+                kind,
                 sender: out32(sender),
                 stream: out32(stream),
                 epoch: out64(epoch),
             },
             FrameError::UnknownSender { .. }
             | FrameError::OwnFrame { .. }
-            | FrameError::StreamLimit { .. } => ConclaveError::Rejected { reason },
+            | FrameError::StreamLimit { .. } => ConclaveError::Rejected { kind, reason },
             FrameError::NoKeys
             | FrameError::NoOwnSender
             | FrameError::CounterExhausted { .. }
-            | FrameError::EpochRetired { .. } => ConclaveError::NoKeys { reason },
+            | FrameError::EpochRetired { .. } => ConclaveError::NoKeys { kind, reason },
             FrameError::TooLarge { .. } | FrameError::InvalidConfig { .. } => {
-                ConclaveError::InvalidArgument { reason }
+                ConclaveError::InvalidArgument { kind, reason }
             }
-            _ => ConclaveError::Internal { reason },
+            _ => ConclaveError::Internal { kind, reason },
         }
     }
 
     /// Maps a cryptographic error of a local call (identity import).
     pub(crate) fn from_crypto(e: CryptoError) -> Self {
         ConclaveError::InvalidArgument {
+            kind: "crypto".into(),
             reason: e.to_string(),
         }
     }
@@ -249,6 +312,7 @@ mod tests {
         assert_eq!(
             e,
             ConclaveError::Tampered {
+                kind: "tampered".into(),
                 sender: 2,
                 stream: 7,
                 epoch: 3
@@ -257,6 +321,30 @@ mod tests {
         assert!(e.describe().contains("sender 2 stream 7 epoch 3"));
         let e = ConclaveError::from_frame(FrameError::NoKeys);
         assert!(matches!(e, ConclaveError::NoKeys { .. }), "{e:?}");
+        assert_eq!(e.kind(), "no_keys");
+    }
+
+    #[test]
+    fn every_variant_carries_the_engine_kind() {
+        let e = ConclaveError::from_meeting(
+            MeetingError::StaleEpoch {
+                message: "commit",
+                epoch: 1,
+                current: 2,
+            },
+            Origin::Remote,
+        );
+        assert!(matches!(e, ConclaveError::Rejected { .. }), "{e:?}");
+        assert_eq!(e.kind(), "stale_epoch");
+        let e = ConclaveError::from_meeting(MeetingError::NotInMeeting, Origin::Local);
+        assert_eq!(e.kind(), "not_in_meeting");
+        let e = ConclaveError::from_frame(FrameError::UnknownEpoch { tag: 3, current: 2 });
+        assert_eq!(e.kind(), "unknown_epoch");
+        assert_eq!(
+            ConclaveError::invalid("x".into()).kind(),
+            "invalid_argument"
+        );
+        assert_eq!(ConclaveError::internal("x".into()).kind(), "internal");
     }
 
     #[test]

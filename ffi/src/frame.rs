@@ -1,10 +1,11 @@
 //! The media hot path: frame encryption and decryption.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use conclave_core::frame::FrameCrypto as CoreFrameCrypto;
 
-use crate::{ConclaveError, arg32, ms, out32, out64};
+use crate::{ConclaveError, Meeting, arg32, ms, out32, out64};
 
 /// Encrypts this participant's media frames and decrypts everyone else's
 /// (`spec/frames.md`: ChaCha20-Poly1305 per sender and stream, replay window, authenticated
@@ -42,6 +43,11 @@ pub struct DecryptedFrame {
 pub struct SenderDiagnostics {
     /// The sender's leaf.
     pub sender: i32,
+    /// The participant at that leaf now, from [`Meeting::sender_diagnostics`]
+    /// (none from [`FrameCrypto::diagnostics`], which knows no ids, and for a leaf that is
+    /// empty now). Counts cover every epoch: after a departure and a re-admission the leaf's
+    /// earlier occupant's frames are counted too.
+    pub participant_id: Option<String>,
     /// Frames decrypted and accepted.
     pub decrypted: i64,
     /// Frames whose tag did not verify.
@@ -86,8 +92,10 @@ impl FrameCrypto {
         plaintext: Vec<u8>,
         prefix_len: i32,
     ) -> Result<Vec<u8>, ConclaveError> {
-        let prefix = usize::try_from(prefix_len).map_err(|_| ConclaveError::InvalidArgument {
-            reason: format!("prefix_len must not be negative (got {prefix_len})"),
+        let prefix = usize::try_from(prefix_len).map_err(|_| {
+            ConclaveError::invalid(format!(
+                "prefix_len must not be negative (got {prefix_len})"
+            ))
         })?;
         self.inner
             .encrypt(arg32("stream", stream)?, &plaintext, prefix)
@@ -125,6 +133,7 @@ impl FrameCrypto {
             .into_iter()
             .map(|s| SenderDiagnostics {
                 sender: out32(s.sender),
+                participant_id: None,
                 decrypted: out64(s.decrypted),
                 tampered: out64(s.rejected.tampered),
                 replayed: out64(s.rejected.replayed),
@@ -150,5 +159,26 @@ impl FrameCrypto {
     /// This participant's sender index (its leaf), once joined.
     pub fn own_sender(&self) -> Option<i32> {
         self.inner.own_sender().map(out32)
+    }
+}
+
+#[uniffi::export]
+impl Meeting {
+    /// [`FrameCrypto::diagnostics`] keyed by participant id as well as leaf: each entry names
+    /// the participant at its leaf now.
+    pub fn sender_diagnostics(&self) -> Vec<SenderDiagnostics> {
+        let at: BTreeMap<i32, String> = self
+            .participants()
+            .into_iter()
+            .map(|p| (p.leaf, p.participant_id))
+            .collect();
+        self.frame_crypto()
+            .diagnostics()
+            .into_iter()
+            .map(|d| SenderDiagnostics {
+                participant_id: at.get(&d.sender).cloned(),
+                ..d
+            })
+            .collect()
     }
 }

@@ -64,11 +64,8 @@ impl Identity {
 impl Identity {
     /// A copy of the key for one meeting (the engine takes ownership of its identity).
     pub(crate) fn key_copy(&self) -> Result<IdentityKey, ConclaveError> {
-        IdentityKey::from_secret_bytes(self.key.secret_bytes().as_ref()).map_err(|e| {
-            ConclaveError::Internal {
-                reason: format!("identity copy failed: {e}"),
-            }
-        })
+        IdentityKey::from_secret_bytes(self.key.secret_bytes().as_ref())
+            .map_err(|e| ConclaveError::internal(format!("identity copy failed: {e}")))
     }
 }
 

@@ -37,6 +37,7 @@ mod media;
 mod meeting;
 mod rng;
 mod session;
+mod trace;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -52,6 +53,7 @@ pub use meeting::{
     Transmit, cipher_suite_id, default_meeting_options, supported_cipher_suites,
 };
 pub use session::{CallbackError, Listener, MeetingSession, Recipient, Transport};
+pub use trace::MAX_LOG_SPANS;
 
 /// Milliseconds elapsed on the system's monotonic clock since the first call of this function in
 /// this process (the first call returns 0).
@@ -77,8 +79,10 @@ pub fn library_version() -> String {
 pub(crate) fn ms(now_ms: i64) -> Result<Duration, ConclaveError> {
     u64::try_from(now_ms)
         .map(Duration::from_millis)
-        .map_err(|_| ConclaveError::InvalidArgument {
-            reason: format!("a time in milliseconds must not be negative (got {now_ms})"),
+        .map_err(|_| {
+            ConclaveError::invalid(format!(
+                "a time in milliseconds must not be negative (got {now_ms})"
+            ))
         })
 }
 
@@ -101,7 +105,6 @@ pub(crate) fn out32(v: u32) -> i32 {
 
 /// A caller's non-negative 32-bit argument for the engine; negative is an `InvalidArgument`.
 pub(crate) fn arg32(name: &str, v: i32) -> Result<u32, ConclaveError> {
-    u32::try_from(v).map_err(|_| ConclaveError::InvalidArgument {
-        reason: format!("{name} must not be negative (got {v})"),
-    })
+    u32::try_from(v)
+        .map_err(|_| ConclaveError::invalid(format!("{name} must not be negative (got {v})")))
 }

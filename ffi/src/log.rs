@@ -1,12 +1,12 @@
 //! Diagnostics for the application's log: [`set_logger`] installs a [`Logger`] with a level
-//! filter; sessions report rejected messages (with their kind), failing callbacks, membership
-//! and epoch changes and leader routing, keyed by participant id. Never a key, a secret or a
-//! payload: only ids, epochs, kinds and error texts (which carry no key material).
+//! filter. The engine reports rejected messages (with their kind), membership and epoch
+//! changes, leader changes and failover decisions through `tracing` (bridged in `trace.rs`);
+//! sessions add failing callbacks and leader routing. Records are keyed by participant id.
+//! Never a key, a secret or a payload: only ids, epochs, kinds and error texts (which carry
+//! no key material).
 
 use std::sync::{Arc, PoisonError, RwLock};
 
-use crate::ConclaveError;
-use crate::meeting::MeetingEvent;
 use crate::session::CallbackError;
 
 /// How important a log record is, most important first.
@@ -29,10 +29,13 @@ pub enum LogLevel {
 pub struct LogRecord {
     /// Its level.
     pub level: LogLevel,
-    /// What reported it (`conclave::session`, ...).
+    /// What reported it (`conclave::meeting` for the engine, `conclave::session`, ...).
     pub target: String,
     /// The local participant it concerns, when known.
     pub participant_id: Option<String>,
+    /// For a rejected message, its stable kind (the `kind` of the matching
+    /// [`ConclaveError`](crate::ConclaveError)).
+    pub kind: Option<String>,
     /// What happened, with the peer's id where known.
     pub message: String,
 }
@@ -55,26 +58,38 @@ static LOGGER: RwLock<Installed> = RwLock::new(None);
 #[uniffi::export]
 pub fn set_logger(logger: Option<Arc<dyn Logger>>, level: LogLevel) {
     *LOGGER.write().unwrap_or_else(PoisonError::into_inner) = logger.map(|l| (l, level));
+    crate::trace::install();
 }
 
-fn emit(level: LogLevel, participant: &str, message: impl FnOnce() -> String) {
+/// The level filter of the installed logger (none: nothing is logged).
+pub(crate) fn max_level() -> Option<LogLevel> {
+    LOGGER
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()
+        .map(|(_, max)| *max)
+}
+
+/// Hands `record` to the installed logger if its level passes the filter.
+pub(crate) fn send(record: LogRecord) {
     let logger = match &*LOGGER.read().unwrap_or_else(PoisonError::into_inner) {
-        Some((l, max)) if level <= *max => Arc::clone(l),
+        Some((l, max)) if record.level <= *max => Arc::clone(l),
         _ => return,
     };
     // A failing logger has nowhere to report to.
-    let _ = logger.log(LogRecord {
+    let _ = logger.log(record);
+}
+
+fn emit(level: LogLevel, participant: &str, message: impl FnOnce() -> String) {
+    if max_level().is_none_or(|max| level > max) {
+        return;
+    }
+    send(LogRecord {
         level,
         target: "conclave::session".into(),
         participant_id: Some(participant.to_string()),
+        kind: None,
         message: message(),
-    });
-}
-
-/// A message from the relay was refused.
-pub(crate) fn rejected(participant: &str, e: &ConclaveError) {
-    emit(LogLevel::Warn, participant, || {
-        format!("message refused ({}): {e}", e.kind())
     });
 }
 
@@ -88,35 +103,6 @@ pub(crate) fn leader_unknown(participant: &str) {
     emit(LogLevel::Debug, participant, || {
         "leader unknown (joining): message for the leader sent to all".into()
     });
-}
-
-/// An event worth a line in the log.
-pub(crate) fn event(participant: &str, e: &MeetingEvent) {
-    let line = match e {
-        MeetingEvent::Joined { epoch, leaf } => format!("joined at epoch {epoch} as leaf {leaf}"),
-        MeetingEvent::ParticipantAdded {
-            participant_id,
-            leaf,
-            ..
-        } => format!("participant {participant_id} added (leaf {leaf})"),
-        MeetingEvent::ParticipantRemoved {
-            participant_id,
-            reason,
-        } => format!("participant {participant_id} removed ({reason:?})"),
-        MeetingEvent::EpochChanged { epoch, .. } => format!("epoch {epoch} installed"),
-        MeetingEvent::LeaderChanged { participant_id, .. } => {
-            format!("leader is now {participant_id}")
-        }
-        MeetingEvent::JoinRefused {
-            participant_id,
-            reason,
-        } => format!("join of {participant_id} refused ({reason:?})"),
-        MeetingEvent::Ended { reason } => format!("meeting ended ({reason:?})"),
-        MeetingEvent::SuiteChanged { suite_id, .. } => format!("cipher suite {suite_id} in use"),
-        MeetingEvent::ResyncNeeded { reason } => format!("resync requested: {reason}"),
-        _ => return,
-    };
-    emit(LogLevel::Info, participant, || line);
 }
 
 #[cfg(test)]
@@ -135,18 +121,23 @@ mod tests {
     }
 
     #[test]
-    fn records_are_filtered_by_level_and_keyed_by_participant() {
+    fn session_records_are_filtered_by_level_and_keyed_by_participant() {
         let c = Arc::new(Collect(Mutex::new(Vec::new())));
         set_logger(Some(c.clone()), LogLevel::Warn);
         leader_unknown("log-test"); // Debug: filtered out
-        rejected(
+        callback_failed(
             "log-test",
-            &ConclaveError::Rejected {
-                reason: "stale commit from alice".into(),
+            &CallbackError::Failed {
+                reason: "socket closed".into(),
             },
         );
         set_logger(None, LogLevel::Trace);
-        rejected("log-test", &ConclaveError::NotInMeeting); // no logger: dropped
+        callback_failed(
+            "log-test",
+            &CallbackError::Failed {
+                reason: "dropped".into(),
+            },
+        ); // no logger: dropped
         // Other tests may log meanwhile: keep this test's participant.
         let records: Vec<_> =
             c.0.lock()
@@ -158,9 +149,6 @@ mod tests {
         assert_eq!(records.len(), 1, "{records:?}");
         let r = &records[0];
         assert_eq!(r.level, LogLevel::Warn);
-        assert!(
-            r.message.contains("(Rejected)") && r.message.contains("alice"),
-            "{r:?}"
-        );
+        assert!(r.message.contains("socket closed"), "{r:?}");
     }
 }

@@ -60,6 +60,7 @@ impl FrameCrypto {
             .map_err(|e| match e {
                 conclave_core::frame::FrameError::InvalidMedia { .. } => {
                     ConclaveError::InvalidArgument {
+                        kind: e.kind().as_str().into(),
                         reason: e.to_string(),
                     }
                 }

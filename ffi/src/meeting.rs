@@ -126,13 +126,12 @@ pub fn default_meeting_options() -> MeetingOptions {
 
 impl MeetingOptions {
     fn to_config(&self) -> Result<MeetingConfig, ConclaveError> {
-        let max_participants =
-            usize::try_from(self.max_participants).map_err(|_| ConclaveError::InvalidArgument {
-                reason: format!(
-                    "max_participants must not be negative (got {})",
-                    self.max_participants
-                ),
-            })?;
+        let max_participants = usize::try_from(self.max_participants).map_err(|_| {
+            ConclaveError::invalid(format!(
+                "max_participants must not be negative (got {})",
+                self.max_participants
+            ))
+        })?;
         let rotation_interval = match self.rotation_interval_ms {
             Some(r) => Some(ms(r)?),
             None => None,
@@ -267,9 +266,10 @@ impl Meeting {
     /// The engine, unless an earlier internal panic poisoned it (its state may then be half
     /// updated, so it is not used again).
     pub(crate) fn state(&self) -> Result<MutexGuard<'_, CoreMeeting>, ConclaveError> {
-        self.inner.lock().map_err(|_| ConclaveError::Internal {
-            reason: "an earlier internal error left this meeting unusable; create or join again"
-                .into(),
+        self.inner.lock().map_err(|_| {
+            ConclaveError::internal(
+                "an earlier internal error left this meeting unusable; create or join again".into(),
+            )
         })
     }
 

@@ -14,8 +14,8 @@ use crate::ConclaveError;
 /// A cryptographically secure generator seeded from the operating system.
 pub(crate) fn os_rng() -> Result<ChaCha20Rng, ConclaveError> {
     let mut seed = Zeroizing::new([0u8; 32]);
-    getrandom::fill(seed.as_mut()).map_err(|e| ConclaveError::Internal {
-        reason: format!("the operating system's random source failed: {e}"),
+    getrandom::fill(seed.as_mut()).map_err(|e| {
+        ConclaveError::internal(format!("the operating system's random source failed: {e}"))
     })?;
     Ok(ChaCha20Rng::from_seed(*seed))
 }

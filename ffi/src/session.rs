@@ -141,10 +141,8 @@ impl MeetingSession {
     /// nothing and is returned as the error after the outputs were delivered: log it and carry
     /// on.
     pub fn receive(&self, message: Vec<u8>, now_ms: i64) -> Result<Option<i64>, ConclaveError> {
+        // A refusal is logged by the engine (target `conclave::meeting`, with its kind).
         let handled = self.meeting.handle_message(message, now_ms);
-        if let Err(e) = &handled {
-            log::rejected(&self.meeting.participant_id(), e);
-        }
         let next = self.tick(now_ms)?;
         handled.map(|()| next)
     }
@@ -283,7 +281,6 @@ impl MeetingSession {
             }
             while let Some(e) = m.poll_event() {
                 let e = MeetingEvent::from(e);
-                log::event(m.participant_id(), &e);
                 out.push(Output::Event(e));
             }
             self.lock_outbox().items.extend(out);

@@ -107,6 +107,11 @@ def test_tampered_and_replayed_frames_raise(meeting):
         bob.decrypt(b"\xff", r.clock_ms)
     diag = {s.sender: s for s in bob.diagnostics()}[leaf_of(r, "alice")]
     assert (diag.decrypted, diag.tampered, diag.replayed) == (1, 1, 1)
+    assert diag.participant_id is None  # the frame crypto knows leaves only
+    # The meeting's view names the participant as well as the leaf.
+    by_id = {s.participant_id: s for s in r.members["bob"].sender_diagnostics()}
+    assert by_id["alice"].sender == leaf_of(r, "alice")
+    assert (by_id["alice"].tampered, by_id["alice"].replayed) == (1, 1)
 
 
 def test_leave_remove_and_rekey(meeting):

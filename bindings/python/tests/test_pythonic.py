@@ -62,7 +62,34 @@ def test_str_of_an_error_is_the_sentence(meeting):
     with pytest.raises(conclave.ConclaveError.UnknownParticipant) as e:
         meeting.remove("nobody", 0)
     assert str(e.value) == "no participant nobody in the meeting"
-    assert repr(e.value) == "ConclaveError.UnknownParticipant(participant_id='nobody')"
+    assert repr(e.value) == (
+        "ConclaveError.UnknownParticipant(kind='unknown_participant', participant_id='nobody')"
+    )
+
+
+def test_every_error_has_a_stable_kind(meeting):
+    # The variant groups what to do; `kind` says exactly what happened (the engine's names).
+    with pytest.raises(conclave.ConclaveError.UnknownParticipant) as e:
+        meeting.remove("nobody", 0)
+    assert e.value.kind == "unknown_participant"
+    with pytest.raises(conclave.ConclaveError.InvalidArgument) as e:
+        meeting.handle_timeout(-1)
+    assert e.value.kind == "invalid_argument"
+    with pytest.raises(conclave.ConclaveError.Decode) as e:
+        meeting.handle_message(b"\xff\x00 not a message", 0)
+    assert e.value.kind == "decode"
+    # A message of another meeting: refused, with the engine's kind.
+    other = conclave.Meeting.join(b"another-meeting-0001", "mallory",
+                                  conclave.Identity.generate(), 0)
+    announcement = other.poll_transmit()
+    with pytest.raises(conclave.ConclaveError.Rejected) as e:
+        meeting.handle_message(announcement.payload, 0)
+    assert e.value.kind == "wrong_meeting"
+    assert "another meeting" in str(e.value)
+    bob = conclave.Meeting.join(MEETING_ID, "bob", conclave.Identity.generate(), 0)
+    with pytest.raises(conclave.ConclaveError.NotInMeeting) as e:
+        bob.rotate(0)  # still joining
+    assert e.value.kind == "not_in_meeting"
 
 
 def test_negative_times_are_invalid_arguments(meeting):
@@ -99,5 +126,6 @@ def test_logs_reach_python_logging_keyed_by_participant(caplog):
         conclave.set_logger(None, conclave.LogLevel.ERROR)
     assert sent == [conclave.Recipient.ALL]  # the leader is not known while joining
     mine = [r for r in caplog.records if getattr(r, "participant_id", None) == "logbob"]
-    assert any("refused (Decode)" in r.getMessage() and r.levelname == "WARNING" for r in mine)
+    rejected = [r for r in mine if r.levelname == "WARNING" and r.kind == "decode"]
+    assert rejected and "message rejected" in rejected[0].getMessage()
     assert any("sent to all" in r.getMessage() for r in mine)

@@ -17,6 +17,7 @@ impl Meeting {
     /// identity is refused, locked or not, until [`Meeting::admit`] lifts it. An id that is not
     /// present but pinned (it left) is refused the same way, without a commit.
     pub fn remove(&mut self, participant_id: &str, now: Duration) -> Result<(), MeetingError> {
+        let _span = self.span().entered();
         self.leader_mut("remove participants")?;
         let Some(leaf) = self.roster.leaf_of(participant_id) else {
             let identity = self
@@ -51,6 +52,7 @@ impl Meeting {
 
     /// Leader: locks or unlocks the meeting in the next commit.
     pub fn lock(&mut self, locked: bool, now: Duration) -> Result<(), MeetingError> {
+        let _span = self.span().entered();
         let delay = self.config.commit_delay;
         let l = self.leader_mut("lock the meeting")?;
         l.lock_pending = Some(locked);
@@ -60,6 +62,7 @@ impl Meeting {
 
     /// Leader: refreshes every key of the tree in the next commit.
     pub fn rotate(&mut self, now: Duration) -> Result<(), MeetingError> {
+        let _span = self.span().entered();
         let delay = self.config.commit_delay;
         let l = self.leader_mut("rotate keys")?;
         l.rotate_pending = true;
@@ -69,6 +72,7 @@ impl Meeting {
 
     /// Leader: hands leadership to `participant_id`, which then rebuilds the tree.
     pub fn hand_over(&mut self, participant_id: &str, now: Duration) -> Result<(), MeetingError> {
+        let _span = self.span().entered();
         let leaf = self
             .roster
             .leaf_of(participant_id)
@@ -91,6 +95,7 @@ impl Meeting {
         now: Duration,
         rng: &mut R,
     ) -> Result<(), MeetingError> {
+        let _span = self.span().entered();
         if !matches!(self.phase, Phase::Active) {
             return Err(MeetingError::NotInMeeting);
         }

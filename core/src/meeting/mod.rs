@@ -27,6 +27,7 @@ mod roster;
 mod state;
 mod succession;
 mod timers;
+mod trace;
 mod welcome;
 mod wire;
 
@@ -492,6 +493,7 @@ impl Meeting {
     }
 
     fn push_event(&mut self, e: Event) {
+        self.trace_event(&e);
         if self.events.len() >= MAX_QUEUE {
             self.events.pop_front();
         }
@@ -525,7 +527,7 @@ impl Meeting {
     ///
     /// Returns an error describing any rejection; rejected input never changes the state except
     /// for buffering a commit that arrived early.
-    pub fn handle_message<R: CryptoRng + ?Sized>(
+    fn handle_message_inner<R: CryptoRng + ?Sized>(
         &mut self,
         bytes: &[u8],
         now: Duration,

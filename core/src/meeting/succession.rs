@@ -37,6 +37,7 @@ impl Meeting {
     /// cancels it; every safety rule of the failover (the quorum, FO-3) is unchanged. Leaders,
     /// joiners and a second hint while one is pending ignore it.
     pub fn leader_connection_closed<R: CryptoRng + ?Sized>(&mut self, now: Duration, rng: &mut R) {
+        let _span = self.span().entered();
         if !matches!(self.phase, Phase::Active) {
             return;
         }
@@ -48,6 +49,10 @@ impl Meeting {
             return;
         }
         m.hint_confirm_at = Some(now.saturating_add(HINT_CONFIRM_TIMEOUT));
+        tracing::info!(
+            target: "conclave::meeting",
+            "relay hint: leader connection closed; probing the leader"
+        );
         self.send_nonce(now, rng, true);
     }
 
@@ -103,6 +108,13 @@ impl Meeting {
         let Some(failed) = quorum::failed_set(&self.roster, self.leader_leaf, candidate) else {
             return Ok(());
         };
+        tracing::info!(
+            target: "conclave::meeting",
+            leader = self.leader_leaf,
+            candidate,
+            suspected = ?exclude,
+            "leader suspected; failover candidate chosen"
+        );
         if candidate == self.own_leaf {
             let fresh = m
                 .ballot
@@ -118,6 +130,7 @@ impl Meeting {
             return self.advance_ballot(now, rng);
         }
         let vote = self.sign_vote(self.own_leaf, candidate, &failed, false);
+        tracing::info!(target: "conclave::meeting", candidate, "pre-vote sent to the candidate");
         self.push_transmit(
             Destination::Participant(self.roster.id_of(candidate)),
             wire::envelope(Body::FailoverVote(vote)),
@@ -169,6 +182,11 @@ impl Meeting {
         match self.stage_vote(&signed)? {
             VoteCheck::Ignore => Ok(()),
             VoteCheck::Call { candidate, failed } => {
+                tracing::info!(
+                    target: "conclave::meeting",
+                    candidate,
+                    "binding vote cast for the candidate"
+                );
                 self.cast_binding_vote(candidate, &failed);
                 Ok(())
             }
@@ -177,6 +195,7 @@ impl Meeting {
                 binding,
                 failed,
             } => {
+                tracing::info!(target: "conclave::meeting", voter, binding, "failover vote for us");
                 self.merge_vote(voter, binding, failed, signed);
                 self.advance_ballot(now, rng)
             }

@@ -147,6 +147,7 @@ impl Meeting {
         now: Duration,
         rng: &mut R,
     ) -> Result<(), MeetingError> {
+        let _span = self.span().entered();
         self.update_timer_inputs(now);
         let due = |m: &Self, t: Timer| m.deadline(t).is_some_and(|d| now >= d);
         // A commit makes the heartbeat due; it goes out at the next call, so that
@@ -165,6 +166,7 @@ impl Meeting {
             }
         }
         if failover && matches!(self.phase, Phase::Active) {
+            tracing::info!(target: "conclave::meeting", "leader heartbeats stopped: failover");
             self.pause_sending("the leader's heartbeats stopped");
             self.on_leader_timeout(now, rng)?;
         }

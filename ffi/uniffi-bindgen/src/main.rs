@@ -1,4 +1,4 @@
-//! `uniffi-bindgen`, built from the same uniffi version as `conclave-ffi` (a mismatch would
+//! `conclave-uniffi-bindgen`: uniffi's `uniffi-bindgen`, built from the same uniffi version as `conclave-ffi` (a mismatch would
 //! produce bindings that refuse to load). Usage, from the workspace root:
 //!
 //! ```sh
@@ -6,7 +6,10 @@
 //!     --out-dir target/bindings/python --no-format target/debug/libconclave_ffi.so
 //! ```
 //!
-//! maturin (`bindings = "uniffi"`) finds and runs this binary on its own.
+//! maturin (`bindings = "uniffi"`) does not run it: it runs `ffi/python-module`'s
+//! `uniffi-bindgen`, which writes the Python module this generator produced (committed there
+//! as `ffi/python-module/conclave.py`; regenerate it with the command above, and
+//! `scripts/test-bindings.sh` fails while it is stale).
 
 fn main() {
     uniffi::uniffi_bindgen_main()

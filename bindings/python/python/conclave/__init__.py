@@ -33,13 +33,15 @@ class _PythonLogger(Logger):  # noqa: F405
 
     def log(self, record):
         self._logger.log(_PY_LEVELS[record.level], "%s: %s", record.participant_id or "-",
-                         record.message, extra={"participant_id": record.participant_id})
+                         record.message,
+                         extra={"participant_id": record.participant_id, "kind": record.kind})
 
 
 def use_python_logging(logger: "_logging.Logger | None" = None,
                        level: "LogLevel" = LogLevel.INFO) -> None:  # noqa: F405
     """Forwards the library's log records at ``level`` or above to ``logger`` (default
-    ``logging.getLogger("conclave")``), keyed by participant id (``record.participant_id``)."""
+    ``logging.getLogger("conclave")``), keyed by participant id (``record.participant_id``); a
+    rejected message's record also has ``record.kind`` (the error's stable kind)."""
     set_logger(_PythonLogger(logger or _logging.getLogger("conclave")), level)  # noqa: F405
 
 

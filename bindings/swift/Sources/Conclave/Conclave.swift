@@ -1578,6 +1578,12 @@ public protocol MeetingProtocol: AnyObject, Sendable {
     func releasePin(participantId: String) throws 
     
     /**
+     * [`FrameCrypto::diagnostics`] keyed by participant id as well as leaf: each entry names
+     * the participant at its leaf now.
+     */
+    func senderDiagnostics()  -> [SenderDiagnostics]
+    
+    /**
      * Whether media may be sent now (false while the leader is silent or our view is stale).
      */
     func canSend()  -> Bool
@@ -1857,6 +1863,19 @@ open func releasePin(participantId: String)throws   {try rustCallWithError(FfiCo
         FfiConverterString.lower(participantId),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * [`FrameCrypto::diagnostics`] keyed by participant id as well as leaf: each entry names
+     * the participant at its leaf now.
+     */
+open func senderDiagnostics() -> [SenderDiagnostics]  {
+    return try!  FfiConverterSequenceTypeSenderDiagnostics.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_conclave_ffi_fn_method_meeting_sender_diagnostics(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -2971,13 +2990,17 @@ public struct LogRecord: Equatable, Hashable {
      */
     public var level: LogLevel
     /**
-     * What reported it (`conclave::session`, ...).
+     * What reported it (`conclave::meeting` for the engine, `conclave::session`, ...).
      */
     public var target: String
     /**
      * The local participant it concerns, when known.
      */
     public var participantId: String?
+    /**
+     * For a rejected message, its stable kind (the `kind` of the matching [`ConclaveError`](crate::ConclaveError)).
+     */
+    public var kind: String?
     /**
      * What happened, with the peer's id where known.
      */
@@ -2990,17 +3013,21 @@ public struct LogRecord: Equatable, Hashable {
          * Its level.
          */level: LogLevel, 
         /**
-         * What reported it (`conclave::session`, ...).
+         * What reported it (`conclave::meeting` for the engine, `conclave::session`, ...).
          */target: String, 
         /**
          * The local participant it concerns, when known.
          */participantId: String?, 
+        /**
+         * For a rejected message, its stable kind (the `kind` of the matching [`ConclaveError`](crate::ConclaveError)).
+         */kind: String?, 
         /**
          * What happened, with the peer's id where known.
          */message: String) {
         self.level = level
         self.target = target
         self.participantId = participantId
+        self.kind = kind
         self.message = message
     }
 
@@ -3023,6 +3050,7 @@ public struct FfiConverterTypeLogRecord: FfiConverterRustBuffer {
                 level: FfiConverterTypeLogLevel.read(from: &buf), 
                 target: FfiConverterString.read(from: &buf), 
                 participantId: FfiConverterOptionString.read(from: &buf), 
+                kind: FfiConverterOptionString.read(from: &buf), 
                 message: FfiConverterString.read(from: &buf)
         )
     }
@@ -3031,6 +3059,7 @@ public struct FfiConverterTypeLogRecord: FfiConverterRustBuffer {
         FfiConverterTypeLogLevel.write(value.level, into: &buf)
         FfiConverterString.write(value.target, into: &buf)
         FfiConverterOptionString.write(value.participantId, into: &buf)
+        FfiConverterOptionString.write(value.kind, into: &buf)
         FfiConverterString.write(value.message, into: &buf)
     }
 }
@@ -3338,6 +3367,13 @@ public struct SenderDiagnostics: Equatable, Hashable {
      */
     public var sender: Int32
     /**
+     * The participant at that leaf now, from [`Meeting::sender_diagnostics`]
+     * (none from [`FrameCrypto::diagnostics`], which knows no ids, and for a leaf that is
+     * empty now). Counts cover every epoch: after a departure and a re-admission the leaf's
+     * earlier occupant's frames are counted too.
+     */
+    public var participantId: String?
+    /**
      * Frames decrypted and accepted.
      */
     public var decrypted: Int64
@@ -3377,6 +3413,12 @@ public struct SenderDiagnostics: Equatable, Hashable {
          * The sender's leaf.
          */sender: Int32, 
         /**
+         * The participant at that leaf now, from [`Meeting::sender_diagnostics`]
+         * (none from [`FrameCrypto::diagnostics`], which knows no ids, and for a leaf that is
+         * empty now). Counts cover every epoch: after a departure and a re-admission the leaf's
+         * earlier occupant's frames are counted too.
+         */participantId: String?, 
+        /**
          * Frames decrypted and accepted.
          */decrypted: Int64, 
         /**
@@ -3401,6 +3443,7 @@ public struct SenderDiagnostics: Equatable, Hashable {
          * Frames of a stream over the per-sender stream limit.
          */streamLimit: Int64) {
         self.sender = sender
+        self.participantId = participantId
         self.decrypted = decrypted
         self.tampered = tampered
         self.replayed = replayed
@@ -3428,6 +3471,7 @@ public struct FfiConverterTypeSenderDiagnostics: FfiConverterRustBuffer {
         return
             try SenderDiagnostics(
                 sender: FfiConverterInt32.read(from: &buf), 
+                participantId: FfiConverterOptionString.read(from: &buf), 
                 decrypted: FfiConverterInt64.read(from: &buf), 
                 tampered: FfiConverterInt64.read(from: &buf), 
                 replayed: FfiConverterInt64.read(from: &buf), 
@@ -3441,6 +3485,7 @@ public struct FfiConverterTypeSenderDiagnostics: FfiConverterRustBuffer {
 
     public static func write(_ value: SenderDiagnostics, into buf: inout [UInt8]) {
         FfiConverterInt32.write(value.sender, into: &buf)
+        FfiConverterOptionString.write(value.participantId, into: &buf)
         FfiConverterInt64.write(value.decrypted, into: &buf)
         FfiConverterInt64.write(value.tampered, into: &buf)
         FfiConverterInt64.write(value.replayed, into: &buf)
@@ -3800,7 +3845,13 @@ public func FfiConverterTypeCipherSuite_lower(_ value: CipherSuite) -> RustBuffe
  *
  * In Python these are exceptions (`except ConclaveError.Tampered as e: e.sender`), in Kotlin
  * `ConclaveException` subclasses, in Swift `ConclaveError` cases. `describe()` gives the full
- * sentence in every language.
+ * sentence in every language (Python's `str(e)` too).
+ *
+ * Every variant carries `kind`, a stable snake_case name for logs, metrics and programs: the
+ * engine's `MeetingErrorKind::as_str` or `FrameErrorKind::as_str`, `"crypto"` for a refused
+ * identity secret, `"invalid_argument"` and `"internal"` for the bindings' own checks. The
+ * variant groups kinds by what the application does about them; the kind says exactly what
+ * happened. Kinds never change once released.
  */
 public 
 enum ConclaveError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
@@ -3811,6 +3862,9 @@ enum ConclaveError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
      * The bytes are not a valid protocol message or frame.
      */
     case Decode(
+        /**
+         * The stable kind ("decode", "malformed", "invalid_media", ...).
+         */kind: String, 
         /**
          * What is malformed.
          */reason: String
@@ -3823,6 +3877,9 @@ enum ConclaveError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
      */
     case Rejected(
         /**
+         * The stable kind of the refusal ("bad_signature", "stale_epoch", "refused", ...).
+         */kind: String, 
+        /**
          * What was refused and why.
          */reason: String
     )
@@ -3831,6 +3888,9 @@ enum ConclaveError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
      * or sealed under a key this participant does not have (e.g. after it was removed).
      */
     case Tampered(
+        /**
+         * The stable kind: "tampered".
+         */kind: String, 
         /**
          * The sender leaf the frame claims.
          */sender: Int32, 
@@ -3845,6 +3905,9 @@ enum ConclaveError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
      * A frame with this counter was already accepted (a replay by the relay or the network).
      */
     case Replayed(
+        /**
+         * The stable kind: "replayed".
+         */kind: String, 
         /**
          * The sender leaf.
          */sender: Int32, 
@@ -3864,6 +3927,9 @@ enum ConclaveError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
      */
     case UnknownEpoch(
         /**
+         * The stable kind: "unknown_epoch".
+         */kind: String, 
+        /**
          * The frame's epoch tag (epoch number modulo 256).
          */tag: Int32, 
         /**
@@ -3874,6 +3940,9 @@ enum ConclaveError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
      * A frame is too old: its epoch's keys were dropped or it is below the replay window.
      */
     case TooOld(
+        /**
+         * The stable kind: "too_old".
+         */kind: String, 
         /**
          * The sender leaf.
          */sender: Int32, 
@@ -3893,17 +3962,27 @@ enum ConclaveError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
      */
     case NoKeys(
         /**
+         * The stable kind ("no_keys", "no_own_sender", "counter_exhausted", "epoch_retired").
+         */kind: String, 
+        /**
          * What is missing.
          */reason: String
     )
     /**
      * This participant has left or was removed from the meeting.
      */
-    case NotInMeeting
+    case NotInMeeting(
+        /**
+         * The stable kind: "not_in_meeting".
+         */kind: String
+    )
     /**
      * The action needs the leader role.
      */
     case NotLeader(
+        /**
+         * The stable kind: "not_the_leader".
+         */kind: String, 
         /**
          * The refused action.
          */action: String
@@ -3912,6 +3991,9 @@ enum ConclaveError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
      * No participant with this id is in the meeting.
      */
     case UnknownParticipant(
+        /**
+         * The stable kind: "unknown_participant".
+         */kind: String, 
         /**
          * The id asked for.
          */participantId: String
@@ -3922,6 +4004,10 @@ enum ConclaveError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
      */
     case InvalidArgument(
         /**
+         * The stable kind ("invalid_argument" for the bindings' own checks, else the engine's:
+         * "invalid", "too_large", "invalid_config", "crypto", ...).
+         */kind: String, 
+        /**
          * What is wrong.
          */reason: String
     )
@@ -3931,6 +4017,9 @@ enum ConclaveError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
      */
     case Internal(
         /**
+         * The stable kind ("internal", or the engine's kind of the failure).
+         */kind: String, 
+        /**
          * What failed.
          */reason: String
     )
@@ -3938,7 +4027,7 @@ enum ConclaveError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
     
     /**
      * The full human-readable message (the same text as `toString()` in Kotlin and
-     * `description` in Swift; Python's `str(e)` only lists the fields).
+     * `description` in Swift and `str(e)` in Python).
      */
 public func describe() -> String  {
     return try!  FfiConverterString.lift(try! rustCall() {
@@ -3988,46 +4077,59 @@ public struct FfiConverterTypeConclaveError: FfiConverterRustBuffer {
 
         
         case 1: return .Decode(
+            kind: try FfiConverterString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
         case 2: return .Rejected(
+            kind: try FfiConverterString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
         case 3: return .Tampered(
+            kind: try FfiConverterString.read(from: &buf), 
             sender: try FfiConverterInt32.read(from: &buf), 
             stream: try FfiConverterInt32.read(from: &buf), 
             epoch: try FfiConverterInt64.read(from: &buf)
             )
         case 4: return .Replayed(
+            kind: try FfiConverterString.read(from: &buf), 
             sender: try FfiConverterInt32.read(from: &buf), 
             stream: try FfiConverterInt32.read(from: &buf), 
             epoch: try FfiConverterInt64.read(from: &buf), 
             counter: try FfiConverterInt64.read(from: &buf)
             )
         case 5: return .UnknownEpoch(
+            kind: try FfiConverterString.read(from: &buf), 
             tag: try FfiConverterInt32.read(from: &buf), 
             current: try FfiConverterInt64.read(from: &buf)
             )
         case 6: return .TooOld(
+            kind: try FfiConverterString.read(from: &buf), 
             sender: try FfiConverterInt32.read(from: &buf), 
             stream: try FfiConverterInt32.read(from: &buf), 
             counter: try FfiConverterInt64.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
         case 7: return .NoKeys(
+            kind: try FfiConverterString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 8: return .NotInMeeting
+        case 8: return .NotInMeeting(
+            kind: try FfiConverterString.read(from: &buf)
+            )
         case 9: return .NotLeader(
+            kind: try FfiConverterString.read(from: &buf), 
             action: try FfiConverterString.read(from: &buf)
             )
         case 10: return .UnknownParticipant(
+            kind: try FfiConverterString.read(from: &buf), 
             participantId: try FfiConverterString.read(from: &buf)
             )
         case 11: return .InvalidArgument(
+            kind: try FfiConverterString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
         case 12: return .Internal(
+            kind: try FfiConverterString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -4042,71 +4144,83 @@ public struct FfiConverterTypeConclaveError: FfiConverterRustBuffer {
 
         
         
-        case let .Decode(reason):
+        case let .Decode(kind,reason):
             writeInt(&buf, Int32(1))
+            FfiConverterString.write(kind, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Rejected(reason):
+        case let .Rejected(kind,reason):
             writeInt(&buf, Int32(2))
+            FfiConverterString.write(kind, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Tampered(sender,stream,epoch):
+        case let .Tampered(kind,sender,stream,epoch):
             writeInt(&buf, Int32(3))
+            FfiConverterString.write(kind, into: &buf)
             FfiConverterInt32.write(sender, into: &buf)
             FfiConverterInt32.write(stream, into: &buf)
             FfiConverterInt64.write(epoch, into: &buf)
             
         
-        case let .Replayed(sender,stream,epoch,counter):
+        case let .Replayed(kind,sender,stream,epoch,counter):
             writeInt(&buf, Int32(4))
+            FfiConverterString.write(kind, into: &buf)
             FfiConverterInt32.write(sender, into: &buf)
             FfiConverterInt32.write(stream, into: &buf)
             FfiConverterInt64.write(epoch, into: &buf)
             FfiConverterInt64.write(counter, into: &buf)
             
         
-        case let .UnknownEpoch(tag,current):
+        case let .UnknownEpoch(kind,tag,current):
             writeInt(&buf, Int32(5))
+            FfiConverterString.write(kind, into: &buf)
             FfiConverterInt32.write(tag, into: &buf)
             FfiConverterInt64.write(current, into: &buf)
             
         
-        case let .TooOld(sender,stream,counter,reason):
+        case let .TooOld(kind,sender,stream,counter,reason):
             writeInt(&buf, Int32(6))
+            FfiConverterString.write(kind, into: &buf)
             FfiConverterInt32.write(sender, into: &buf)
             FfiConverterInt32.write(stream, into: &buf)
             FfiConverterInt64.write(counter, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .NoKeys(reason):
+        case let .NoKeys(kind,reason):
             writeInt(&buf, Int32(7))
+            FfiConverterString.write(kind, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case .NotInMeeting:
+        case let .NotInMeeting(kind):
             writeInt(&buf, Int32(8))
+            FfiConverterString.write(kind, into: &buf)
+            
         
-        
-        case let .NotLeader(action):
+        case let .NotLeader(kind,action):
             writeInt(&buf, Int32(9))
+            FfiConverterString.write(kind, into: &buf)
             FfiConverterString.write(action, into: &buf)
             
         
-        case let .UnknownParticipant(participantId):
+        case let .UnknownParticipant(kind,participantId):
             writeInt(&buf, Int32(10))
+            FfiConverterString.write(kind, into: &buf)
             FfiConverterString.write(participantId, into: &buf)
             
         
-        case let .InvalidArgument(reason):
+        case let .InvalidArgument(kind,reason):
             writeInt(&buf, Int32(11))
+            FfiConverterString.write(kind, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Internal(reason):
+        case let .Internal(kind,reason):
             writeInt(&buf, Int32(12))
+            FfiConverterString.write(kind, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -5712,6 +5826,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_conclave_ffi_checksum_method_meeting_release_pin() != 1476) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_conclave_ffi_checksum_method_meeting_sender_diagnostics() != 46337) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_conclave_ffi_checksum_method_meeting_can_send() != 10389) {

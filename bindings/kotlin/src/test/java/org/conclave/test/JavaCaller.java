@@ -4,6 +4,7 @@
 package org.conclave.test;
 
 import org.conclave.ConclaveException;
+import org.conclave.ErrorKindKt;
 import org.conclave.ConclaveKt;
 import org.conclave.DecryptedFrame;
 import org.conclave.EventQueue;
@@ -45,12 +46,14 @@ public final class JavaCaller {
                 throw new AssertionError("own frame accepted: " + d);
             } catch (ConclaveException.Rejected e) {
                 require(e.getMessage() != null, "own frame rejected with a message");
+                require(e.getKind().equals("own_frame"), "stable kind: " + e.getKind());
             }
             try {
                 m.remove("nobody", now);
                 throw new AssertionError("removed nobody");
             } catch (ConclaveException.UnknownParticipant e) {
                 require(e.getParticipantId().equals("nobody"), "field getter");
+                require(ErrorKindKt.getKind(e).equals("unknown_participant"), "kind on the base type");
             }
         }
         System.out.println("java: 1 passed, 0 failed");

@@ -5,6 +5,7 @@ package org.conclave.test
 
 import org.conclave.CipherSuite
 import org.conclave.ConclaveException
+import org.conclave.kind
 import org.conclave.Destination
 import org.conclave.EventQueue
 import org.conclave.Recipient
@@ -188,8 +189,11 @@ fun testTamperedAndReplayed() {
     val e = expectThrows<ConclaveException.Tampered> { bob.decrypt(bad, r.clockMs) }
     check(e.sender == r.members.getValue("alice").ownLeaf() && e.stream == 0) { "tampered fields: ${e.message}" }
     check(e.toString().contains("does not authenticate")) { "message: $e" }
+    check(e.kind == "tampered") { "kind: ${e.kind}" }
+    val asBase: ConclaveException = e
+    check(asBase.kind == "tampered") { "kind on the base type: ${asBase.kind}" }
     check(bob.decrypt(frame, r.clockMs).plaintext.contentEquals("audio".toByteArray())) { "genuine frame" }
-    expectThrows<ConclaveException.Replayed> { bob.decrypt(frame, r.clockMs) }
+    check(expectThrows<ConclaveException.Replayed> { bob.decrypt(frame, r.clockMs) }.kind == "replayed")
     val diag = bob.diagnostics().first { it.sender == r.members.getValue("alice").ownLeaf() }
     check(diag.decrypted == 1L && diag.tampered == 1L && diag.replayed == 1L) { "diagnostics $diag" }
 }
