@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Python package for PyPI and tests what it built:
-#   1. `maturin build --release --zig`: a manylinux2014 (manylinux_2_17) wheel. zig (PyPI package
-#      `ziglang`) links against glibc 2.17, so the wheel installs on any Linux of the last decade
+#   1. `maturin build --profile dist --zig` (release without debug info; `--release` would pick
+#      the `release` profile, debug info and all, a 5.5 MB wheel): a manylinux2014
+#      (manylinux_2_17) wheel. zig (PyPI package `ziglang`) links against glibc 2.17, so the wheel installs on any Linux of the last decade
 #      although this machine's glibc is newer; the wheel's tag and the library's glibc symbols
 #      are checked with `auditwheel show`.
 #   2. The wheel installed in a fresh venv runs bindings/python/tests.
@@ -36,10 +37,10 @@ fi
 export PATH=$TOOLS/bin:$PATH
 rm -rf "$OUT" && mkdir -p "$OUT"
 
-step "maturin build --release --zig (manylinux2014)"
+step "maturin build --profile dist --zig (manylinux2014)"
 t=$(date +%s)
 # maturin reads bindings/python/pyproject.toml from the working directory.
-(cd bindings/python && maturin build --release --zig --compatibility manylinux2014 --out "$OUT")
+(cd bindings/python && maturin build --profile dist --zig --compatibility manylinux2014 --out "$OUT")
 echo "    ($(($(date +%s) - t)) s)"
 WHEEL=$(ls "$OUT"/conclave_e2ee-*.whl)
 case $WHEEL in
