@@ -473,9 +473,10 @@ mod tests {
     #[test]
     fn one_pass_walk_matches_the_unit_by_unit_rules() {
         let rules = &crate::frame::codec::h264::RULES;
+        // Not the canonical-form check: 3-byte start codes would stop the pass.
         let both = Want {
             ranges: true,
-            canonical: true,
+            canonical: false,
         };
         let mut x = 0x1234_5678_9ABC_DEF1u64;
         let mut next = move || {
@@ -535,7 +536,7 @@ mod tests {
             ranges: false,
             canonical: true,
         };
-        let idr = [0, 0, 1, 0x65, 0x88, 0x80, 0x10];
+        let idr = [0, 0, 0, 1, 0x65, 0x88, 0x80, 0x10];
         let canonical = |f: &[u8]| annexb_walk(Codec::H264, f, rules, only).unwrap().canonical;
         let with = |units: &[&[u8]]| -> Vec<u8> {
             let mut f: Vec<u8> = units
@@ -546,8 +547,9 @@ mod tests {
             f
         };
         assert!(canonical(&with(&[&[0x67, 1], &[0x68, 2]])));
-        // Start codes other than 00 00 00 01 (the IDR's is 3 bytes) are written with 4 bytes.
+        // Start codes other than 00 00 00 01 (3 bytes, 6 bytes) are written with 4 bytes.
         let three = [&[0, 0, 1, 0x67, 1][..], &[0, 0, 0, 0, 0, 1, 0x68, 2], &idr].concat();
+        assert!(!canonical(&[&[0, 0, 1, 0x67, 1][..], &idr].concat()));
         assert!(!canonical(&three));
         let four = annexb_canonical(Codec::H264, &three, rules)
             .unwrap()
