@@ -12,7 +12,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use conclave_core::frame::{FrameCrypto, FrameHeader};
+use conclave_core::frame::codec::canonical_form;
+use conclave_core::frame::{Codec, FrameCrypto, FrameHeader};
 use gst::prelude::*;
 use sha2::{Digest, Sha256};
 
@@ -108,8 +109,8 @@ pub fn add_publisher(peer: &Peer, crypto: &MediaCrypto) -> Result<(), MediaError
     let a_seal = add_encryptor(peer, crypto, &a_enc, AUDIO_STREAM)?;
     link_pay(peer, &v_seal, "rtph264pay", &vcaps)?;
     link_pay(peer, &a_seal, "rtpopuspay", &acaps)?;
-    clear_probe(&v_enc, crypto.clone(), true, "video");
-    clear_probe(&a_enc, crypto.clone(), false, "audio");
+    clear_probe(&v_enc, crypto.clone(), Codec::H264, "video");
+    clear_probe(&a_enc, crypto.clone(), Codec::Opus, "audio");
     sealed_probe(&v_seal, crypto.clone(), "video");
     sealed_probe(&a_seal, crypto.clone(), "audio");
     Ok(())
@@ -155,30 +156,28 @@ fn link_pay(peer: &Peer, enc: &gst::Element, pay: &str, caps: &str) -> Result<()
     Ok(())
 }
 
-/// Counts the encoder's frames; for H.264 rewrites them with 4-byte start codes (see
-/// [`four_byte_start_codes`]) and logs their hashes (test only).
-fn clear_probe(enc: &gst::Element, c: MediaCrypto, h264: bool, kind: &'static str) {
+/// Counts the encoder's frames and (test only) logs the hashes of what `conclaveenc` seals: the
+/// frame's canonical form (`spec/frames.md` section 6), which is what `conclavedec` returns.
+/// The frames go to `conclaveenc` as the encoder wrote them.
+fn clear_probe(enc: &gst::Element, c: MediaCrypto, codec: Codec, kind: &'static str) {
     let Some(pad) = enc.static_pad("src") else {
         return;
     };
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         c.stats.sent(kind, |s| s.encoded += 1);
-        if !h264 {
+        let Some(log) = &c.clear_log else {
             return gst::PadProbeReturn::Ok;
-        }
-        let Some(buffer) = info.buffer_mut() else {
+        };
+        let Some(buffer) = info.buffer() else {
             return gst::PadProbeReturn::Ok;
         };
         let Ok(map) = buffer.map_readable() else {
-            return gst::PadProbeReturn::Drop;
+            return gst::PadProbeReturn::Ok;
         };
-        let clear = four_byte_start_codes(map.as_slice());
-        drop(map);
-        if let Some(log) = &c.clear_log {
-            let mut f = log.lock().unwrap_or_else(|p| p.into_inner());
-            let _ = writeln!(f, "{}", hex::encode(Sha256::digest(&clear)));
-        }
-        replace(buffer, clear);
+        let frame = map.as_slice();
+        let clear = canonical_form(codec, frame).unwrap_or_else(|_| frame.to_vec());
+        let mut f = log.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(f, "{}", hex::encode(Sha256::digest(&clear)));
         gst::PadProbeReturn::Ok
     });
 }
@@ -369,39 +368,4 @@ fn decoded_probe(dec: &gst::Element, stats: SharedStats, feed: String, kind: &'s
         stats.received(&feed, kind, |r| r.decoded += 1);
         gst::PadProbeReturn::Ok
     });
-}
-
-/// The H.264 byte stream `frame` with every 3-byte start code written as a 4-byte one, as
-/// `rtph264depay` writes them. The encoder (x264 with sliced threads) writes 3-byte start codes
-/// before its second and later slices; the codec processor's canonical form keeps the start
-/// code lengths, so a frame sealed with 3-byte start codes does not authenticate after RTP.
-pub fn four_byte_start_codes(frame: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(frame.len().saturating_add(64));
-    let mut zeros = 0usize;
-    for &b in frame {
-        if b == 1 && zeros == 2 {
-            out.push(0);
-        }
-        out.push(b);
-        zeros = if b == 0 { zeros.saturating_add(1) } else { 0 };
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::four_byte_start_codes;
-
-    #[test]
-    fn start_codes_become_four_bytes() {
-        let x = [
-            0, 0, 0, 1, 0x67, 0, 0, 1, 0x41, 5, 0, 0, 3, 1, 0, 0, 1, 0x41,
-        ];
-        let want = [
-            0, 0, 0, 1, 0x67, 0, 0, 0, 1, 0x41, 5, 0, 0, 3, 1, 0, 0, 0, 1, 0x41,
-        ];
-        assert_eq!(four_byte_start_codes(&x), want);
-        assert_eq!(four_byte_start_codes(&want), want);
-        assert!(four_byte_start_codes(&[]).is_empty());
-    }
 }

@@ -116,10 +116,31 @@ pub struct DecryptedInfo {
 }
 
 /// An upper bound of the frame length for a plaintext of `plaintext_len` bytes:
-/// `plaintext_len + MAX_TRAILER_LEN`. A buffer of this size is always large enough for
-/// [`FrameCrypto::encrypt_into`] and [`FrameCrypto::encrypt_media_into`].
+/// `plaintext_len + MAX_TRAILER_LEN + min(plaintext_len / 4, MAX_UNITS)`. A buffer of this size
+/// is always large enough for [`FrameCrypto::encrypt_into`] and
+/// [`FrameCrypto::encrypt_media_into`]: the last term is the most an H.264/H.265 frame grows in
+/// canonical form (one byte per 3-byte start code, each unit taking at least 4 bytes;
+/// `spec/frames.md` section 6.4).
 pub fn max_frame_len(plaintext_len: usize) -> usize {
-    plaintext_len.saturating_add(MAX_TRAILER_LEN)
+    plaintext_len
+        .saturating_add(MAX_TRAILER_LEN)
+        .saturating_add(canonical_growth(plaintext_len))
+}
+
+/// An upper bound of the plaintext that [`FrameCrypto::decrypt_into`] and
+/// [`FrameCrypto::decrypt_media_into`] write from a frame of `frame_len` bytes:
+/// `frame_len - 16 + min(frame_len / 4, MAX_UNITS)`. The last term covers an H.264/H.265 frame
+/// whose start codes a depacketizer shortened to 3 bytes: its canonical form, which is
+/// decrypted, is one byte longer per unit (`spec/frames.md` section 6.4).
+pub fn max_plaintext_len(frame_len: usize) -> usize {
+    frame_len
+        .saturating_sub(TAG_LEN)
+        .saturating_add(canonical_growth(frame_len))
+}
+
+/// The most an Annex B frame of `len` bytes grows in canonical form.
+fn canonical_growth(len: usize) -> usize {
+    (len / 4).min(super::MAX_UNITS)
 }
 
 /// Fails with `TooLarge` if a plaintext of `len` bytes is over `MAX_FRAME_PLAINTEXT`.

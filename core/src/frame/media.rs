@@ -29,9 +29,11 @@ impl<B: AeadBackend> FrameCrypto<B> {
     }
 
     /// Like [`encrypt_media`](Self::encrypt_media) but writes to `out` and returns the frame's
-    /// length. `max_frame_len(frame.len())` bytes are always enough. Allocates nothing except for
-    /// a frame that is not in canonical form (AV1 always; H.264/H.265 with an access unit
-    /// delimiter or a repeated parameter set), which is built in a new buffer.
+    /// length. `max_frame_len(frame.len())` bytes are always enough (an H.264/H.265 frame with
+    /// 3-byte start codes grows by one byte per such unit in canonical form). Allocates nothing
+    /// except for a frame that is not in canonical form (AV1 always; H.264/H.265 with an access
+    /// unit delimiter, a repeated parameter set or a start code other than `00 00 00 01`), which
+    /// is built in a new buffer.
     pub fn encrypt_media_into(
         &self,
         codec: Codec,
@@ -53,15 +55,18 @@ impl<B: AeadBackend> FrameCrypto<B> {
     }
 
     /// Decrypts a frame made by [`encrypt_media`](Self::encrypt_media) with the same `codec`,
-    /// received at `now`, and returns the codec frame.
+    /// received at `now`, and returns the codec frame in its canonical form (for H.264/H.265
+    /// without access unit delimiters, with 4-byte start codes).
     pub fn decrypt_media(
         &self,
         codec: Codec,
         frame: &[u8],
         now: Duration,
     ) -> Result<Decrypted, FrameError> {
+        let canonical = codec::canonical(codec, frame)?;
+        let frame = canonical.as_deref().unwrap_or(frame);
         let mut out = vec![0u8; frame.len().saturating_sub(TAG_LEN).min(MAX_FRAME_PLAINTEXT)];
-        let info = self.decrypt_media_into(codec, frame, &mut out, now)?;
+        let info = self.decrypt_canonical_into(codec, frame, &mut out, now)?;
         out.truncate(info.len);
         Ok(Decrypted {
             sender: info.sender,
@@ -74,9 +79,15 @@ impl<B: AeadBackend> FrameCrypto<B> {
     }
 
     /// Like [`decrypt_media`](Self::decrypt_media) but writes the codec frame to `out`.
-    /// `frame.len() - 16` bytes are always enough. An AV1, H.264 or H.265 frame is brought to its
-    /// canonical form first (depacketizers may add temporal delimiters, size fields, access unit
-    /// delimiters or copies of parameter sets), in a new buffer if it changes.
+    /// An AV1, H.264 or H.265 frame is brought to its canonical form first (depacketizers may
+    /// add temporal delimiters, size fields, access unit delimiters or copies of parameter sets,
+    /// and write 3-byte start codes), in a new buffer if it changes. `frame.len() - 16` bytes
+    /// are enough for a frame whose start codes all have 4 bytes (as sent);
+    /// [`max_plaintext_len(frame.len())`](super::max_plaintext_len) bytes are always enough (a
+    /// 3-byte start code grows by one byte, at most [`MAX_UNITS`](super::MAX_UNITS) in a
+    /// frame). A
+    /// too small `out` fails with [`FrameError::BufferTooSmall`] before the frame's counter is
+    /// used up.
     pub fn decrypt_media_into(
         &self,
         codec: Codec,
@@ -86,6 +97,17 @@ impl<B: AeadBackend> FrameCrypto<B> {
     ) -> Result<DecryptedInfo, FrameError> {
         let canonical = codec::canonical(codec, frame)?;
         let frame = canonical.as_deref().unwrap_or(frame);
+        self.decrypt_canonical_into(codec, frame, out, now)
+    }
+
+    /// [`decrypt_media_into`](Self::decrypt_media_into) of a frame already in canonical form.
+    fn decrypt_canonical_into(
+        &self,
+        codec: Codec,
+        frame: &[u8],
+        out: &mut [u8],
+        now: Duration,
+    ) -> Result<DecryptedInfo, FrameError> {
         // Check the room for a restored AV1 size field before the frame's counter is used up.
         let needed = frame.len().saturating_sub(TAG_LEN);
         if out.len() < needed.min(MAX_FRAME_PLAINTEXT) {

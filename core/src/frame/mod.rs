@@ -43,7 +43,9 @@ pub use backend::{
     AeadBackend, AeadFailure, DefaultBackend, KEY_LEN, NONCE_LEN, RustCryptoBackend,
 };
 pub use codec::Codec;
-pub use crypto::{Decrypted, DecryptedInfo, FrameConfig, FrameCrypto, max_frame_len};
+pub use crypto::{
+    Decrypted, DecryptedInfo, FrameConfig, FrameCrypto, max_frame_len, max_plaintext_len,
+};
 pub use error::{FrameError, FrameErrorKind, TooOldCause};
 pub use ranges::ClearRanges;
 pub use replay::{ReplayCheck, ReplayWindow};
@@ -64,6 +66,11 @@ pub const MAX_CLEAR_PREFIX: usize = 255;
 pub const MAX_CLEAR_RANGES: usize = 256;
 /// Most clear bytes in one frame (all ranges together).
 pub const MAX_CLEAR_BYTES: usize = 4096;
+/// Most NAL units of one H.264/H.265 Annex B frame brought to canonical form
+/// (`spec/frames.md` section 6.4); a frame with more is [`FrameError::InvalidMedia`]. The
+/// canonical form writes every start code with 4 bytes, so it is at most this many bytes longer
+/// than the frame.
+pub const MAX_UNITS: usize = 4 * MAX_CLEAR_RANGES;
 /// Most seals of one H.26x frame before [`FrameError::StartCodeEmulation`]: each seal whose
 /// output emulates a start code is redone under the next counter.
 pub const MAX_SEAL_ATTEMPTS: usize = 16;

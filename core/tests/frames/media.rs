@@ -6,7 +6,10 @@ use conclave_core::frame::{
     Codec, FrameConfig, FrameError, FrameHeader, RustCryptoBackend, TAG_LEN,
 };
 
-use super::vectors::{AV1_DELTA, AV1_KEY, H264_AVCC, H264_DELTA, H264_KEY, H265_DELTA, H265_KEY};
+use super::vectors::{
+    AV1_DELTA, AV1_KEY, H264_AVCC, H264_DELTA, H264_KEY, H264_SLICES, H265_DELTA, H265_KEY,
+    four_byte_start_codes,
+};
 use super::{T0, crypto, pair, payload, secret};
 
 type B = RustCryptoBackend;
@@ -98,17 +101,17 @@ fn every_codec_round_trips() {
     for (codec, frame) in samples() {
         let sealed = a.encrypt_media(codec, 1, &frame).unwrap();
         let d = b.decrypt_media(codec, &sealed, T0).unwrap();
-        let expected = if codec == Codec::Av1 {
-            frame[2..].to_vec() // without the temporal delimiter
-        } else {
-            frame.clone()
+        let expected = match codec {
+            Codec::Av1 => frame[2..].to_vec(), // without the temporal delimiter
+            Codec::H264 | Codec::H265 => four_byte_start_codes(&frame),
+            _ => frame.clone(),
         };
         assert_eq!(d.plaintext, expected, "{codec}");
         // The clear ranges are in place in the encrypted frame, everything else changed.
         let body = if codec == Codec::Av1 {
             av1_canonical(&frame).unwrap()
         } else {
-            frame.clone()
+            expected.clone()
         };
         let ranges = clear_ranges(codec, &body).unwrap();
         let p = FrameHeader::parse(&sealed).unwrap();
@@ -123,7 +126,7 @@ fn every_codec_round_trips() {
             .decrypt(&a.encrypt_media(codec, 1, &frame).unwrap(), T0)
             .unwrap();
         if !matches!(codec, Codec::Av1 | Codec::H264Avcc) {
-            assert_eq!(g.plaintext, frame, "{codec}");
+            assert_eq!(g.plaintext, expected, "{codec}");
         }
     }
 }
@@ -175,7 +178,7 @@ fn h26x_output_never_emulates_a_start_code() {
     let mut resealed = 0;
     let mut last = None;
     for seed in 1..=100u64 {
-        let f = big_h264(256 * 1024, seed);
+        let f = four_byte_start_codes(&big_h264(256 * 1024, seed));
         let starts = nal_starts(&f);
         let sealed = a.encrypt_media(Codec::H264, 3, &f).unwrap();
         assert!(start_codes_exact(&sealed, &starts), "seed {seed}");
@@ -345,8 +348,101 @@ fn into_variants_report_sizes() {
     let info = b
         .decrypt_media_into(Codec::H264, &out[..n], &mut plain, T0)
         .unwrap();
-    assert_eq!(&plain[..info.len], &f[..]);
+    assert_eq!(&plain[..info.len], &four_byte_start_codes(&f)[..]);
     assert_eq!(info.counter, 1);
+}
+
+/// `frame` with every 4-byte start code written with 3 bytes, as some depayloaders write them.
+fn three_byte_start_codes(frame: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, &b) in frame.iter().enumerate() {
+        if b == 0 && frame.get(i..i + 4) == Some(&[0, 0, 0, 1]) {
+            continue;
+        }
+        out.push(b);
+    }
+    out
+}
+
+/// An H.264 or H.265 frame with mixed start codes (3 bytes, 4 bytes and a longer zero run) is
+/// sealed with 4-byte ones, and decrypts after a depayloader rewrote them to 4 or 3 bytes.
+fn start_codes_of_any_length(codec: Codec, frame: &[u8]) {
+    // A new receiver for each decryption (each would be a replay for the previous one).
+    let receiver = || {
+        let c = crypto::<B>(1, FrameConfig::default());
+        c.install_epoch(1, &secret(1), T0).unwrap();
+        c
+    };
+    let (a, _) = pair::<B>();
+    let canonical = four_byte_start_codes(frame);
+    assert_ne!(
+        canonical, frame,
+        "the sample has 3-byte or longer start codes"
+    );
+    let sealed = a.encrypt_media(codec, 1, frame).unwrap();
+    let body_len = FrameHeader::parse(&sealed).unwrap().body_len;
+    assert_eq!(
+        body_len,
+        canonical.len(),
+        "{codec}: one byte more per 3-byte start code"
+    );
+    assert!(
+        start_codes_exact(&sealed, &nal_starts(&canonical)),
+        "{codec}"
+    );
+    assert_eq!(
+        receiver()
+            .decrypt_media(codec, &sealed, T0)
+            .unwrap()
+            .plaintext,
+        canonical,
+        "{codec}: as sealed"
+    );
+    // `rtph264depay` writes 4-byte start codes (as sealed), others 3-byte ones; a longer zero
+    // run (trailing_zero_8bits before a start code) is a start code too.
+    let three = three_byte_start_codes(&sealed);
+    assert!(three.len() < sealed.len());
+    let mut long = vec![0, 0];
+    long.extend_from_slice(&three);
+    for (what, rx) in [("3-byte", three), ("longer zero run", long)] {
+        let d = receiver().decrypt_media(codec, &rx, T0);
+        assert_eq!(d.unwrap().plaintext, canonical, "{codec}: {what}");
+        // The _into variant: `max_plaintext_len` is enough; the 3-byte frame minus its tag is
+        // not (its canonical form is longer) and fails before the counter is used up.
+        let c = receiver();
+        if what == "3-byte" {
+            let mut short = vec![0u8; rx.len() - TAG_LEN];
+            assert!(matches!(
+                c.decrypt_media_into(codec, &rx, &mut short, T0),
+                Err(FrameError::BufferTooSmall { .. })
+            ));
+        }
+        let mut out = vec![0u8; conclave_core::frame::max_plaintext_len(rx.len())];
+        let info = c.decrypt_media_into(codec, &rx, &mut out, T0).unwrap();
+        assert_eq!(&out[..info.len], &canonical[..], "{codec}: {what} into");
+    }
+    // A zero byte added in front of the last unit's start code is normalized away; one added
+    // in the ciphertext makes the frame fail.
+    let mut bad = sealed.clone();
+    bad.insert(body_len - 1, 0);
+    assert!(receiver().decrypt_media(codec, &bad, T0).is_err());
+}
+
+#[test]
+fn h264_start_codes_of_any_length() {
+    // SPS (4), PPS (4), SEI (3), IDR (3), then a slice after a 5-byte zero run.
+    let mut f = hex(H264_KEY);
+    f.extend_from_slice(&hex("000000000001419a2426d8a0b7c9daebfc0d1e2f"));
+    start_codes_of_any_length(Codec::H264, &f);
+    start_codes_of_any_length(Codec::H264, &hex(H264_SLICES));
+}
+
+#[test]
+fn h265_start_codes_of_any_length() {
+    // VPS, SPS, PPS (4), IDR (3), then a second IDR slice segment after a 6-byte zero run.
+    let mut f = hex(H265_KEY);
+    f.extend_from_slice(&hex("000000000001260120b3d4f5a6b7c8d9eafb0c1d2e"));
+    start_codes_of_any_length(Codec::H265, &f);
 }
 
 #[test]
@@ -358,14 +454,14 @@ fn h26x_survives_what_payloaders_do() {
     let sealed = a.encrypt_media(Codec::H264, 1, &f).unwrap();
     assert_eq!(
         FrameHeader::parse(&sealed).unwrap().body_len,
-        hex(H264_KEY).len()
+        four_byte_start_codes(&hex(H264_KEY)).len()
     );
     // A depayloader inserts the parameter sets it learnt from the session in front.
     let sps_pps = hex("0000000167640016acd940a00000000168ebecb22c");
     let mut rx = sps_pps.clone();
     rx.extend_from_slice(&sealed);
     let d = b.decrypt_media(Codec::H264, &rx, T0).unwrap();
-    assert_eq!(d.plaintext, hex(H264_KEY));
+    assert_eq!(d.plaintext, four_byte_start_codes(&hex(H264_KEY)));
     // A parameter set that is not a copy is not dropped: the frame does not authenticate.
     let f2 = a.encrypt_media(Codec::H264, 1, &hex(H264_KEY)).unwrap();
     let mut other = hex("0000000167640016acd940a1");
@@ -380,6 +476,6 @@ fn h26x_survives_what_payloaders_do() {
     let sealed = a.encrypt_media(Codec::H265, 1, &f).unwrap();
     assert_eq!(
         b.decrypt_media(Codec::H265, &sealed, T0).unwrap().plaintext,
-        hex(H265_KEY)
+        four_byte_start_codes(&hex(H265_KEY))
     );
 }

@@ -62,6 +62,30 @@ const fn media(description: &'static str, codec: Codec, stream: u32, frame: &'st
     }
 }
 
+/// An Annex B frame without access unit delimiters or repeated parameter sets in canonical form
+/// (`spec/frames.md` section 6.4), written from the spec's text: every run of two or more zero
+/// bytes followed by `01` (a start code: emulation prevention keeps such runs out of NAL units)
+/// becomes `00 00 00 01`.
+pub(crate) fn four_byte_start_codes(frame: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut zeros = 0;
+    for &b in frame {
+        if b == 0 {
+            zeros += 1;
+            continue;
+        }
+        if b == 1 && zeros >= 2 {
+            out.extend_from_slice(&[0, 0, 0]);
+        } else {
+            out.extend(std::iter::repeat_n(0, zeros));
+        }
+        out.push(b);
+        zeros = 0;
+    }
+    out.extend(std::iter::repeat_n(0, zeros));
+    out
+}
+
 // Synthetic but well-formed codec frames: real headers, short payloads.
 pub(crate) const H264_KEY: &str = concat!(
     "0000000167640016acd940a0", // SPS
@@ -82,6 +106,10 @@ pub(crate) const H265_KEY: &str = concat!(
     "000000014201010160000003009000",     // SPS (truncated; whole unit clear)
     "0000000144c172b466",                 // PPS
     "0000012601af0b3d4f5a6b7c8d9eafb0c1d2e3f405162738495a6b7c8d9e", // IDR_W_RADL
+);
+pub(crate) const H264_SLICES: &str = concat!(
+    "0000000001419a2426d8a0b7c9daebfc0d1e2f", // P slice after a 5-byte start code
+    "000001419a2426d8a0b7c9daebfc0d1e2f3a",   // P slice after a 3-byte start code
 );
 pub(crate) const H265_DELTA: &str = "0000000102019a2b3c4d5e6f70819203a4b5c6d7e8f9";
 pub(crate) const AV1_KEY: &str = concat!(
@@ -193,6 +221,12 @@ const CASES: &[Case] = &[
     ),
     media("h265 delta frame", Codec::H265, 1, H265_DELTA),
     media(
+        "h264 two slices after a 5-byte and a 3-byte start code: both sealed as 00 00 00 01",
+        Codec::H264,
+        1,
+        H264_SLICES,
+    ),
+    media(
         "av1 keyframe: temporal delimiter dropped, sequence header whole, frame OBU header clear",
         Codec::Av1,
         1,
@@ -294,10 +328,10 @@ fn generate_vectors() -> serde_json::Value {
             }
             Input::Media { codec, frame } => {
                 let pt = hex::decode(frame).unwrap();
-                let body = if codec == Codec::Av1 {
-                    av1_canonical(&pt).unwrap()
-                } else {
-                    pt.clone()
+                let body = match codec {
+                    Codec::Av1 => av1_canonical(&pt).unwrap(),
+                    Codec::H264 | Codec::H265 => four_byte_start_codes(&pt),
+                    _ => pt.clone(),
                 };
                 let ranges: Vec<_> = clear_ranges(codec, &body).unwrap().iter().collect();
                 let frame = sender.encrypt_media(codec, c.stream, &pt).unwrap();
@@ -354,12 +388,15 @@ fn generate_vectors() -> serde_json::Value {
         );
 
         // What decrypt_media returns: the plaintext; for AV1 the canonical form with the last
-        // OBU's size field back (here: the input without its temporal delimiter).
-        let decrypted = if codec == "av1" {
-            assert_eq!(&pt[..2], &[0x12, 0x00]);
-            pt[2..].to_vec()
-        } else {
-            pt.clone()
+        // OBU's size field back (here: the input without its temporal delimiter); for Annex B
+        // H.264/H.265 the canonical form (here: the input with 4-byte start codes).
+        let decrypted = match codec {
+            "av1" => {
+                assert_eq!(&pt[..2], &[0x12, 0x00]);
+                pt[2..].to_vec()
+            }
+            "h264" | "h265" => body.clone(),
+            _ => pt.clone(),
         };
         cases.push(serde_json::json!({
             "description": c.description,
@@ -386,8 +423,9 @@ fn generate_vectors() -> serde_json::Value {
     serde_json::json!({
         "description": "Media frames (spec/frames.md). frame_key and frame_salt derive from \
             frame_secret per spec/key-schedule.md section 8; nonce = frame_salt XOR \
-            (u32(0) || u64(counter)). body_plaintext is plaintext for every codec but AV1 (its \
-            canonical form) and H.264 AVCC (last length prefix plus the trailer's length); \
+            (u32(0) || u64(counter)). body_plaintext is plaintext for every codec but AV1 and \
+            Annex B H.264/H.265 (their canonical forms; for H.26x every start code written as \
+            00 00 00 01, which is also what decrypt_media returns) and H.264 AVCC (last length prefix plus the trailer's length); \
             aad = the clear bytes of body_plaintext in order || trailer; ciphertext || tag = \
             AEAD-Seal(frame_key, nonce, aad, the other bytes of body_plaintext); frame = \
             body_plaintext with the ciphertext in place of its encrypted bytes || trailer || tag. \

@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 use std::sync::atomic::Ordering;
 
-use conclave_core::frame::{FrameError, MAX_TRAILER_LEN, max_frame_len};
+use conclave_core::frame::{FrameError, MAX_TRAILER_LEN, max_frame_len, max_plaintext_len};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -134,11 +134,12 @@ impl BaseTransformImpl for ConclaveDec {
         size: usize,
         _othercaps: &gst::Caps,
     ) -> Option<usize> {
-        // The plaintext is never longer than the frame minus its tag (`decrypt_media_into`).
+        // The plaintext is never longer than `max_plaintext_len` (the frame minus its tag, plus
+        // a byte per 3-byte H.26x start code: `decrypt_media_into`).
         match direction {
             // At least one byte: mapping an empty output buffer fails, and an empty or short
             // frame must be dropped as malformed, not turn into a flow error.
-            gst::PadDirection::Sink => Some(size.max(1)),
+            gst::PadDirection::Sink => Some(max_plaintext_len(size).max(1)),
             _ => Some(max_frame_len(size).max(MAX_TRAILER_LEN)),
         }
     }

@@ -208,7 +208,8 @@ pub fn av1_canonical(frame: &[u8]) -> Result<Vec<u8>, FrameError> {
 }
 
 /// The canonical form of `frame` that is sealed and opened, if it differs from `frame`: AV1
-/// (section 6.6) and Annex B H.264/H.265 (section 6.4).
+/// (section 6.6) and Annex B H.264/H.265 (section 6.4; at most [`MAX_UNITS`](super::MAX_UNITS)
+/// bytes longer than `frame`).
 pub(crate) fn canonical(codec: Codec, frame: &[u8]) -> Result<Option<Vec<u8>>, FrameError> {
     match codec {
         Codec::Av1 => av1::canonicalize(frame).map(Some),
@@ -228,8 +229,8 @@ pub(crate) fn canonical(codec: Codec, frame: &[u8]) -> Result<Option<Vec<u8>>, F
 }
 
 /// The form of `frame` that `encrypt_media` seals and `decrypt_media` opens (section 6): AV1
-/// canonical form, H.264/H.265 without access unit delimiters and repeated parameter sets, the
-/// frame itself otherwise.
+/// canonical form, H.264/H.265 without access unit delimiters and repeated parameter sets and
+/// with every start code written as `00 00 00 01`, the frame itself otherwise.
 pub fn canonical_form(codec: Codec, frame: &[u8]) -> Result<Vec<u8>, FrameError> {
     Ok(canonical(codec, frame)?.unwrap_or_else(|| frame.to_vec()))
 }

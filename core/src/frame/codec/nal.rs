@@ -3,8 +3,8 @@
 
 use super::scan::{find_zero_zero, more_zero_zero_than};
 use super::{Codec, invalid};
-use crate::frame::FrameError;
 use crate::frame::ranges::ClearRanges;
+use crate::frame::{FrameError, MAX_UNITS};
 
 /// One NAL unit of a byte stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,7 +209,7 @@ pub(super) fn annexb_walk(
         units += 1;
         let unit = frame.get(nal.start..nal.end).unwrap_or(&[]);
         if want.canonical {
-            if (rules.is_aud)(unit) {
+            if nal.start.saturating_sub(nal.unit) != START_CODE.len() || (rules.is_aud)(unit) {
                 walk.canonical = false;
             } else if (rules.is_param)(unit) {
                 let seen = params.get(..tracked).unwrap_or(&[]);
@@ -278,10 +278,18 @@ fn any(
     Ok(found)
 }
 
+/// The start code of every unit in canonical form (`spec/frames.md` section 6.4).
+const START_CODE: [u8; 4] = [0, 0, 0, 1];
+
 /// The canonical form of an Annex B frame (`spec/frames.md` section 6.4): access unit
-/// delimiters dropped (RTP payloaders drop them), and a parameter-set unit dropped when the same
+/// delimiters dropped (RTP payloaders drop them), a parameter-set unit dropped when the same
 /// bytes occur again later in the frame (depayloaders insert copies of the parameter sets they
-/// learnt from the session in front of a frame). `None` when the frame already is canonical.
+/// learnt from the session in front of a frame), and every start code (any run of two or more
+/// zero bytes and `01`) written as `00 00 00 01` (encoders and depayloaders write 3- or 4-byte
+/// ones). `None` when the frame already is canonical.
+///
+/// The output is at most one byte per unit longer than `frame` (a 3-byte start code becoming
+/// four), so at most [`MAX_UNITS`] bytes longer.
 pub(super) fn annexb_canonical(
     codec: Codec,
     frame: &[u8],
@@ -301,13 +309,19 @@ pub(super) fn annexb_canonical(
         let b = bytes(n);
         is_aud(b) || (is_param(b) && units.iter().skip(i + 1).any(|m| bytes(m) == b))
     };
-    if !units.iter().enumerate().any(|(i, n)| dropped(i, n)) {
+    let short_or_long = |n: &Nal| n.start.saturating_sub(n.unit) != START_CODE.len();
+    if !units
+        .iter()
+        .enumerate()
+        .any(|(i, n)| short_or_long(n) || dropped(i, n))
+    {
         return Ok(None);
     }
-    let mut out = Vec::with_capacity(frame.len());
+    let mut out = Vec::with_capacity(frame.len().saturating_add(units.len()));
     for (i, n) in units.iter().enumerate() {
         if !dropped(i, n) {
-            out.extend_from_slice(frame.get(n.unit..n.end).unwrap_or(&[]));
+            out.extend_from_slice(&START_CODE);
+            out.extend_from_slice(bytes(n));
         }
     }
     if out.is_empty() {
@@ -315,9 +329,6 @@ pub(super) fn annexb_canonical(
     }
     Ok(Some(out))
 }
-
-/// Most NAL units of one frame that [`annexb_canonical`] looks at.
-const MAX_UNITS: usize = 4 * crate::frame::MAX_CLEAR_RANGES;
 
 /// Whether `sealed`, the encryption of an Annex B frame that has `patterns` positions of
 /// `00 00 00` or `00 00 01` (all in its start codes, which stay clear), splits into the same NAL
@@ -462,9 +473,10 @@ mod tests {
     #[test]
     fn one_pass_walk_matches_the_unit_by_unit_rules() {
         let rules = &crate::frame::codec::h264::RULES;
+        // Not the canonical-form check: 3-byte start codes would stop the pass.
         let both = Want {
             ranges: true,
-            canonical: true,
+            canonical: false,
         };
         let mut x = 0x1234_5678_9ABC_DEF1u64;
         let mut next = move || {
@@ -524,7 +536,7 @@ mod tests {
             ranges: false,
             canonical: true,
         };
-        let idr = [0, 0, 1, 0x65, 0x88, 0x80, 0x10];
+        let idr = [0, 0, 0, 1, 0x65, 0x88, 0x80, 0x10];
         let canonical = |f: &[u8]| annexb_walk(Codec::H264, f, rules, only).unwrap().canonical;
         let with = |units: &[&[u8]]| -> Vec<u8> {
             let mut f: Vec<u8> = units
@@ -535,6 +547,19 @@ mod tests {
             f
         };
         assert!(canonical(&with(&[&[0x67, 1], &[0x68, 2]])));
+        // Start codes other than 00 00 00 01 (3 bytes, 6 bytes) are written with 4 bytes.
+        let three = [&[0, 0, 1, 0x67, 1][..], &[0, 0, 0, 0, 0, 1, 0x68, 2], &idr].concat();
+        assert!(!canonical(&[&[0, 0, 1, 0x67, 1][..], &idr].concat()));
+        assert!(!canonical(&three));
+        let four = annexb_canonical(Codec::H264, &three, rules)
+            .unwrap()
+            .unwrap();
+        let want = [
+            0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68, 2, 0, 0, 0, 1, 0x65, 0x88, 0x80, 0x10,
+        ];
+        assert_eq!(four, want);
+        assert!(canonical(&four));
+        assert_eq!(annexb_canonical(Codec::H264, &four, rules).unwrap(), None);
         assert!(!canonical(&with(&[&[0x09, 0xF0], &[0x67, 1]])), "AUD");
         assert!(
             !canonical(&with(&[&[0x67, 1], &[0x68, 2], &[0x67, 1]])),
