@@ -122,26 +122,8 @@ fn scenario(s: &Value, r: &mut Report) -> Result<(), String> {
             continue;
         };
         let fp = get(c, "plan")?;
-        let pairs: Vec<(u32, u32)> = list(fp, "wraps")?
-            .iter()
-            .map(|w| match w.as_array().map(Vec::as_slice) {
-                Some([a, b]) => Ok((
-                    a.as_u64().unwrap_or(u64::MAX) as u32,
-                    b.as_u64().unwrap_or(u64::MAX) as u32,
-                )),
-                _ => Err("a wrap is not a pair".to_string()),
-            })
-            .collect::<Result<_, _>>()?;
-        let derive_from: Vec<(u32, u32)> = list(fp, "derive_from")?
-            .iter()
-            .map(|w| match w.as_array().map(Vec::as_slice) {
-                Some([a, b]) => Ok((
-                    a.as_u64().unwrap_or(u64::MAX) as u32,
-                    b.as_u64().unwrap_or(u64::MAX) as u32,
-                )),
-                _ => Err("a derivation is not a pair".to_string()),
-            })
-            .collect::<Result<_, _>>()?;
+        let pairs = node_pairs(fp, "wraps")?;
+        let derive_from = node_pairs(fp, "derive_from")?;
         let plan_ok = p.width_before == num32(fp, "width_before")?
             && p.after.width() == num32(fp, "width_after")?
             && p.grown_roots == u32s(fp, "grown_roots")?
@@ -215,6 +197,20 @@ fn scenario(s: &Value, r: &mut Report) -> Result<(), String> {
         r.positive(format!("epoch {epoch}: root key"), root_ok);
     }
     Ok(())
+}
+
+/// A list of `[node, child]` pairs of a plan.
+fn node_pairs(plan: &Value, field: &str) -> Result<Vec<(u32, u32)>, String> {
+    list(plan, field)?
+        .iter()
+        .map(|w| match w.as_array().map(Vec::as_slice) {
+            Some([a, b]) => Ok((
+                a.as_u64().unwrap_or(u64::MAX) as u32,
+                b.as_u64().unwrap_or(u64::MAX) as u32,
+            )),
+            _ => Err(format!("an entry of {field} is not a pair")),
+        })
+        .collect()
 }
 
 /// merkle.json.
