@@ -316,7 +316,9 @@ def test_h264_frame_encrypts_with_codec_api(meeting):
     assert frame.count(b"\x00\x00\x01") == H264_IDR.count(b"\x00\x00\x01")
     assert conclave.media_is_keyframe(conclave.MediaCodec.H264, frame)
     d = bob.decrypt_media(conclave.MediaCodec.H264, frame, r.clock_ms)
-    assert d.plaintext == H264_IDR
+    # The canonical form (spec/frames.md 6.4): x264's 3-byte start code before the slice comes
+    # back as 00 00 00 01, as RTP depayloaders write it.
+    assert d.plaintext == H264_IDR.replace(b"\x00\x00\x01\x65", b"\x00\x00\x00\x01\x65")
     assert d.sender == leaf_of(r, "alice")
     tampered = bytearray(alice.encrypt_media(conclave.MediaCodec.H264, 1, H264_IDR))
     tampered[10] ^= 1  # a clear SPS byte: authenticated

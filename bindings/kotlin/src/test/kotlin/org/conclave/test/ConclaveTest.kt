@@ -329,7 +329,10 @@ fun testH264CodecApi() {
     check(!frame.copyOfRange(40, H264_IDR.size).contentEquals(H264_IDR.copyOfRange(40, H264_IDR.size))) { "encrypted" }
     check(mediaIsKeyframe(MediaCodec.H264, frame)) { "keyframe visible on the encrypted frame" }
     val d = bob.decryptMedia(MediaCodec.H264, frame, r.clockMs)
-    check(d.plaintext.contentEquals(H264_IDR)) { "round trip" }
+    // The canonical form (spec/frames.md 6.4): x264's 3-byte start code before the slice (at
+    // byte 36) comes back as 00 00 00 01, as RTP depayloaders write it.
+    val canonical = H264_IDR.copyOfRange(0, 36) + byteArrayOf(0) + H264_IDR.copyOfRange(36, H264_IDR.size)
+    check(d.plaintext.contentEquals(canonical)) { "round trip in canonical form" }
     check(d.sender == r.members.getValue("alice").ownLeaf()) { "sender" }
     // A fresh frame with a clear SPS byte flipped: authenticated.
     val bad = alice.encryptMedia(MediaCodec.H264, 1, H264_IDR).also { it[10] = (it[10].toInt() xor 1).toByte() }
