@@ -157,3 +157,77 @@ fn sim_ops_dead_branch_removal_is_not_the_live_removal() {
     assert!(s.participants["relay1"].epoch_secrets().is_none());
     assert!(s.converged().is_some(), "the live branch converged with p4");
 }
+
+/// `sim_ops` (session 21, fuzz-provider build, after 105,569 executions; minimized to 73 bytes,
+/// `tests/fuzz_regressions/sim_ops/replay-window-before-tag`):
+///
+/// ```text
+/// Input { seed: 18446744073702988486, ops: [Join, Join, Join, Advance(242), Join,
+///   DeliverOne(89), DeliverOne(89), DeliverOne(89), DeliverOne(89), Remove(31),
+///   Partition { mask: 177, secs: 177 }, Join] }
+/// ```
+///
+/// The leader `p0` removes `p3` and, cut off with the joiner `p4`, admits `p4` into leaf 3 on its
+/// own branch (epoch 3); the others fail over and `p3` keeps leaf 3 on the majority's epoch 3.
+/// Both seal counter 0 as sender 3 at an epoch 3, under different secrets. The ledger reported
+/// "p3 sealed a second frame under one (key, nonce)": its cached receiver for `p0`'s branch
+/// answered `Replayed` for `p3`'s frame, because a receiver checks its replay window before the
+/// tag, and the ledger took that as identifying the key. Another oracle bug (introduced this
+/// session with the cached receivers), no nonce reuse: `Replayed` and `TooOld` are now confirmed
+/// with a fresh receiver.
+#[test]
+fn sim_ops_replay_window_is_no_key_identification() {
+    use std::time::Duration;
+
+    use conclave_core::meeting::MeetingConfig;
+    use conclave_core::sim::{InFlight, Ledger, Sim, TapAction};
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    type S = Sim<ChaCha20Rng>;
+    let check = |s: &S, ledger: &mut Ledger| {
+        ledger.observe(s);
+        ledger.seal_frames(s);
+        assert!(ledger.violations.is_empty(), "{:?}", ledger.violations);
+    };
+    let mut s: S = Sim::new(
+        b"fuzz-meeting-id-0001",
+        MeetingConfig::default(),
+        ChaCha20Rng::seed_from_u64(18_446_744_073_702_988_486),
+    );
+    let mut ledger = Ledger::new();
+    s.create("p0").unwrap();
+    for id in ["p1", "p2", "p3"] {
+        s.join(id).unwrap();
+    }
+    for _ in 0..3 {
+        s.advance(Duration::from_secs(1), Duration::from_secs(1));
+        check(&s, &mut ledger);
+    }
+    s.join("p4").unwrap();
+    for _ in 0..4 {
+        let k = 89 % s.in_flight.len();
+        let msg = s.in_flight.remove(k).unwrap();
+        let to = msg.to.clone();
+        s.deliver_one(msg);
+        let _ = s.act(&to, |_, _, _| Ok(()));
+        check(&s, &mut ledger);
+    }
+    s.act("p0", |m, now, _| m.remove("p3", now)).unwrap();
+    s.tap = Some(Box::new(|m: &mut InFlight| {
+        let cut = |id: &str| id == "p0" || id == "p4";
+        if cut(&m.from) != cut(&m.to) {
+            TapAction::Drop
+        } else {
+            TapAction::Deliver
+        }
+    }));
+    for _ in 0..58 {
+        s.advance(Duration::from_secs(1), Duration::from_secs(1));
+        check(&s, &mut ledger);
+    }
+    // Two epochs 3, each with a sender 3 that sealed: p4 on p0's branch, p3 on the majority's.
+    let leaf3 = |id: &str| s.participants[id].frame_crypto().own_sender();
+    assert_eq!((leaf3("p3"), leaf3("p4")), (Some(3), Some(3)));
+    assert!(ledger.frames_sealed > 0);
+}

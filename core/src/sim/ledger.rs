@@ -229,23 +229,18 @@ impl Ledger {
                 let Some(r) = receiver(&mut self.receivers, sid, epoch, secret) else {
                     continue;
                 };
-                // The receiver commits a counter to its replay window only after the frame's tag
-                // verified, so `Replayed` and `TooOld` also identify the key; the `sealed` set
-                // then tells a reused nonce from a counter merely below the window.
+                // A cached receiver checks its replay window before the tag, so `Replayed` and
+                // `TooOld` do not identify the key: confirm them with a fresh receiver (found by
+                // `sim_ops`: another branch's frame from the same sender index and counter was
+                // taken for a second seal under this secret).
                 let (sender, stream, counter) = match r.decrypt(&frame, Duration::ZERO) {
                     Ok(d) => (d.sender, d.stream, d.counter),
-                    Err(FrameError::Replayed {
-                        sender,
-                        stream,
-                        counter,
-                        ..
-                    })
-                    | Err(FrameError::TooOld {
-                        sender,
-                        stream,
-                        counter,
-                        ..
-                    }) => (sender, stream, counter),
+                    Err(FrameError::Replayed { .. } | FrameError::TooOld { .. }) => {
+                        match fresh_open(epoch, secret, &frame) {
+                            Some(d) => d,
+                            None => continue,
+                        }
+                    }
                     Err(_) => continue,
                 };
                 self.frames_sealed += 1;
@@ -259,6 +254,16 @@ impl Ledger {
             }
         }
     }
+}
+
+/// Opens `frame` with a receiver built for this call only (no replay state): `Some` exactly when
+/// the frame was sealed under `secret`.
+fn fresh_open(epoch: u64, secret: &Secret<32>, frame: &[u8]) -> Option<(u32, u32, u64)> {
+    let r = FrameCrypto::new(FrameConfig::default()).ok()?;
+    r.set_own_sender(MAX_TREE_LEAVES - 1).ok()?;
+    r.install_epoch(epoch, secret, Duration::ZERO).ok()?;
+    let d = r.decrypt(frame, Duration::ZERO).ok()?;
+    Some((d.sender, d.stream, d.counter))
 }
 
 /// The cached receiver of one frame secret (a sender index no participant uses), built and keyed
