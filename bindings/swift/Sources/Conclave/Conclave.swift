@@ -2998,7 +2998,8 @@ public struct LogRecord: Equatable, Hashable {
      */
     public var participantId: String?
     /**
-     * For a rejected message, its stable kind (the `kind` of the matching [`ConclaveError`](crate::ConclaveError)).
+     * For a rejected message, its stable kind (the `kind` of the matching
+     * [`ConclaveError`](crate::ConclaveError)).
      */
     public var kind: String?
     /**
@@ -3019,7 +3020,8 @@ public struct LogRecord: Equatable, Hashable {
          * The local participant it concerns, when known.
          */participantId: String?, 
         /**
-         * For a rejected message, its stable kind (the `kind` of the matching [`ConclaveError`](crate::ConclaveError)).
+         * For a rejected message, its stable kind (the `kind` of the matching
+         * [`ConclaveError`](crate::ConclaveError)).
          */kind: String?, 
         /**
          * What happened, with the peer's id where known.
