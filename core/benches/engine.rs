@@ -746,20 +746,28 @@ fn engine_cross_check() {
 
 // ----- memory -----
 
-/// Counts the bytes live on the heap, so the bench can report what a tree state holds.
+/// Counts the bytes allocated and freed while [`retained`] measures (and only then, so the timed
+/// benchmarks pay one relaxed load per allocation, not an atomic add).
 struct Counting;
 
-static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Net bytes (allocated minus freed) while counting; signed, as a measured closure may free
+/// blocks allocated before it ran.
+static LIVE: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+static COUNTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 // SAFETY: forwards to the system allocator unchanged; only counts sizes.
 unsafe impl std::alloc::GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size(), std::sync::atomic::Ordering::Relaxed);
+        if COUNTING.load(std::sync::atomic::Ordering::Relaxed) {
+            LIVE.fetch_add(l.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        }
         // SAFETY: same layout contract as the caller's.
         unsafe { std::alloc::System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
-        LIVE.fetch_sub(l.size(), std::sync::atomic::Ordering::Relaxed);
+        if COUNTING.load(std::sync::atomic::Ordering::Relaxed) {
+            LIVE.fetch_sub(l.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        }
         // SAFETY: `p` was allocated by `alloc` above with `l`.
         unsafe { std::alloc::System.dealloc(p, l) }
     }
@@ -768,12 +776,15 @@ unsafe impl std::alloc::GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-/// Heap bytes retained by the value `f` builds (measured single-threaded, at startup).
+/// Heap bytes retained by the value `f` builds (measured single-threaded, at startup): what it
+/// allocated minus what it freed while it ran.
 fn retained<T>(f: impl FnOnce() -> T) -> (usize, T) {
-    let before = LIVE.load(std::sync::atomic::Ordering::Relaxed);
+    LIVE.store(0, std::sync::atomic::Ordering::Relaxed);
+    COUNTING.store(true, std::sync::atomic::Ordering::Relaxed);
     let v = f();
-    let after = LIVE.load(std::sync::atomic::Ordering::Relaxed);
-    (after.saturating_sub(before), v)
+    COUNTING.store(false, std::sync::atomic::Ordering::Relaxed);
+    let net = LIVE.load(std::sync::atomic::Ordering::Relaxed);
+    (usize::try_from(net).unwrap_or(0), v)
 }
 
 /// What the key tree costs in memory: a member's path keys and occupancy bitmap, and the
