@@ -102,13 +102,17 @@ rm -f "$README_KT.new"
 KT_SOURCES=("$OUT/kotlin/org/conclave/conclave.kt" bindings/kotlin/src/main/kotlin/org/conclave/*.kt
     bindings/kotlin/src/test/kotlin/org/conclave/test/ConclaveTest.kt "$README_KT")
 KT_CLASSPATH=$JNA
-# The coroutines wrappers (Flow) compile only against kotlinx-coroutines >= 1.4, which no
-# registry reachable here ships; give its jar to compile them too.
-if [ -n "${CONCLAVE_KOTLINX_COROUTINES_JAR:-}" ]; then
-    KT_SOURCES+=(bindings/kotlin/src/coroutines/kotlin/org/conclave/coroutines/*.kt)
-    KT_CLASSPATH=$KT_CLASSPATH:$CONCLAVE_KOTLINX_COROUTINES_JAR
+# The coroutines wrappers (Flow) need kotlinx-coroutines >= 1.4 (Debian ships 1.0.1): the Kotlin
+# compiler package carries kotlinx-coroutines-core-jvm (1.8.0 in 2.4.20), which compiles and runs
+# them and their test; CONCLAVE_KOTLINX_COROUTINES_JAR overrides it.
+COROUTINES_JAR=${CONCLAVE_KOTLINX_COROUTINES_JAR:-$KOTLINC_HOME/package/lib/kotlinx-coroutines-core-jvm.jar}
+if [ -f "$COROUTINES_JAR" ]; then
+    KT_SOURCES+=(bindings/kotlin/src/coroutines/kotlin/org/conclave/coroutines/*.kt
+        bindings/kotlin/src/coroutines-test/kotlin/org/conclave/test/coroutines/*.kt)
+    KT_CLASSPATH=$KT_CLASSPATH:$COROUTINES_JAR
 else
-    echo "    (coroutines Flow wrapper not compiled: set CONCLAVE_KOTLINX_COROUTINES_JAR)"
+    echo "    (coroutines Flow wrapper not compiled: no kotlinx-coroutines jar at $COROUTINES_JAR)"
+    COROUTINES_JAR=
 fi
 JAVA_TEST=bindings/kotlin/src/test/java/org/conclave/test/JavaCaller.java
 JAR=$OUT/kotlin-test.jar
@@ -125,6 +129,9 @@ fi
 JVM=(java -Djna.library.path="$(dirname "$LIB")")
 "${JVM[@]}" -cp "$JAR:$JNA" org.conclave.test.ConclaveTestKt
 "${JVM[@]}" -cp "$JAVA_CLASSES:$JAR:$JNA" org.conclave.test.JavaCaller
+if [ -n "$COROUTINES_JAR" ]; then
+    "${JVM[@]}" -cp "$JAR:$JNA:$COROUTINES_JAR" org.conclave.test.coroutines.FlowTestKt
+fi
 echo "    README example:"
 "${JVM[@]}" -cp "$JAR:$JNA" ReadmeKt >"$OUT/readme-kotlin.out"
 sed 's/^/      /' "$OUT/readme-kotlin.out"

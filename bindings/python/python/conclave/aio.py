@@ -21,6 +21,12 @@ from . import _generated as _c  # the generated module (set by __init__)
 
 Send = typing.Callable[[_c.Recipient, bytes], typing.Optional[typing.Awaitable[None]]]
 
+#: Most events an :class:`AsyncMeetingSession` holds for its reader; when a new event finds the
+#: buffer full, the oldest is dropped and counted in ``dropped_events`` (the engine's own event
+#: queue follows the same rule at ``MAX_QUEUE``). Equal in the Kotlin ``FlowListener`` and the
+#: Swift ``StreamListener``.
+MAX_BUFFERED_EVENTS = 4096
+
 
 class _Callbacks(_c.Transport, _c.Listener):
     """Forwards the session's callbacks to the event loop (from any thread)."""
@@ -35,7 +41,7 @@ class _Callbacks(_c.Transport, _c.Listener):
             self._owner._call_on_loop(asyncio.ensure_future, result)
 
     def on_event(self, event):
-        self._owner._call_on_loop(self._owner._events.put_nowait, event)
+        self._owner._call_on_loop(self._owner._buffer_event, event)
 
 
 class AsyncMeetingSession:
@@ -43,8 +49,9 @@ class AsyncMeetingSession:
 
     Create it with :meth:`create` or :meth:`join` inside a running loop. It ticks the session when
     the session asks to (``loop.call_later``), and ``async for event in session`` yields every
-    :class:`conclave.MeetingEvent` until (and including) ``MeetingEvent.ENDED``. Events wait in an
-    unbounded queue until read: read them.
+    :class:`conclave.MeetingEvent` until (and including) ``MeetingEvent.ENDED``. Events wait in a queue
+    of at most :data:`MAX_BUFFERED_EVENTS` until read; beyond that the oldest are dropped and
+    counted in :attr:`dropped_events`.
 
     :meth:`receive` may be called from any thread. The time is ``clock()`` (milliseconds of a
     monotonic clock, :func:`conclave.monotonic_now_ms` by default); use the same clock for
@@ -54,7 +61,9 @@ class AsyncMeetingSession:
     def __init__(self, factory, send: Send, clock: typing.Callable[[], int]):
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
-        self._events: "asyncio.Queue[_c.MeetingEvent]" = asyncio.Queue()
+        self._events: "asyncio.Queue[_c.MeetingEvent]" = asyncio.Queue(MAX_BUFFERED_EVENTS)
+        #: Events dropped because the reader fell :data:`MAX_BUFFERED_EVENTS` behind.
+        self.dropped_events = 0
         self._clock = clock
         self._timer: typing.Optional[asyncio.TimerHandle] = None
         self._ended = False
@@ -133,6 +142,13 @@ class AsyncMeetingSession:
             fn(*args)
         else:
             self._loop.call_soon_threadsafe(fn, *args)
+
+    def _buffer_event(self, event: _c.MeetingEvent) -> None:
+        """Queues ``event`` (on the loop's thread), dropping the oldest when the queue is full."""
+        if self._events.full():
+            self._events.get_nowait()
+            self.dropped_events += 1
+        self._events.put_nowait(event)
 
     def _reschedule(self) -> None:
         self._after(self.session.next_tick_ms())

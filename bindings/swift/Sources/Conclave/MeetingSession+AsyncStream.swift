@@ -3,7 +3,13 @@
 // Swift compiler); it uses only the generated API, whose C ABI the test script checks.
 import Foundation
 
+/// Most events a `StreamListener` holds for its reader; when a new event finds the buffer full,
+/// the oldest is dropped (the engine's own event queue follows the same rule). Equal in the
+/// Kotlin `FlowListener` and the Python `AsyncMeetingSession`.
+public let maxBufferedEvents = 4096
+
 /// A `Listener` that turns the session's events into an `AsyncStream` (finished after `.ended`).
+/// At most `maxBufferedEvents` wait for the reader; beyond that the oldest are dropped.
 public final class StreamListener: Listener, @unchecked Sendable {
     /// The events, oldest first; iterate it once.
     public let events: AsyncStream<MeetingEvent>
@@ -11,7 +17,7 @@ public final class StreamListener: Listener, @unchecked Sendable {
 
     public init() {
         var c: AsyncStream<MeetingEvent>.Continuation!
-        events = AsyncStream(bufferingPolicy: .unbounded) { c = $0 }
+        events = AsyncStream(bufferingPolicy: .bufferingNewest(maxBufferedEvents)) { c = $0 }
         continuation = c
     }
 

@@ -1,11 +1,12 @@
 // Kotlin coroutines wrappers of MeetingSession: events as a Flow, timers in a coroutine.
 // Needs kotlinx-coroutines-core >= 1.4 (Channel.trySend). scripts/test-bindings.sh compiles this
-// file when such a jar is given in CONCLAVE_KOTLINX_COROUTINES_JAR (none is installable on the
-// project's machines: Debian ships 1.0.1, without Flow).
+// file and runs its test (FlowTest.kt) against the kotlinx-coroutines-core-jvm jar that the Kotlin
+// compiler package ships (1.8.0 with Kotlin 2.4.20), or CONCLAVE_KOTLINX_COROUTINES_JAR.
 package org.conclave.coroutines
 
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Job
+import kotlinx.coroutines.channels.BufferOverflow
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.Flow
@@ -17,9 +18,19 @@ import org.conclave.MeetingEvent
 import org.conclave.MeetingSession
 import org.conclave.monotonicNowMs
 
-/** A [Listener] whose events are a cold-once [Flow] that completes after [MeetingEvent.Ended]. */
+/**
+ * Most events a [FlowListener] holds for its collector; when a new event finds the buffer full,
+ * the oldest is dropped (the engine's own event queue follows the same rule). Equal in the
+ * Python `AsyncMeetingSession` and the Swift `StreamListener`.
+ */
+const val MAX_BUFFERED_EVENTS: Int = 4096
+
+/**
+ * A [Listener] whose events are a cold-once [Flow] that completes after [MeetingEvent.Ended].
+ * At most [MAX_BUFFERED_EVENTS] wait for the collector; beyond that the oldest are dropped.
+ */
 class FlowListener : Listener {
-    private val channel = Channel<MeetingEvent>(Channel.UNLIMITED)
+    private val channel = Channel<MeetingEvent>(MAX_BUFFERED_EVENTS, BufferOverflow.DROP_OLDEST)
 
     /** The session's events, oldest first; collect it once. */
     val events: Flow<MeetingEvent> = channel.receiveAsFlow()
