@@ -652,11 +652,19 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_conclave_ffi_checksum_method_meetingsession_rotate() != 49466:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_conclave_ffi_checksum_method_meetingsession_set_seal_executor() != 3625:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_conclave_ffi_checksum_method_meetingsession_tick() != 9895:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_conclave_ffi_checksum_constructor_meetingsession_create() != 58682:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_conclave_ffi_checksum_constructor_meetingsession_join() != 45555:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_conclave_ffi_checksum_method_sealexecutor_execute() != 41005:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_conclave_ffi_checksum_method_sealtask_recipient() != 45085:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_conclave_ffi_checksum_method_sealtask_run() != 10071:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_conclave_ffi_checksum_method_transport_send() != 59010:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -881,6 +889,9 @@ _UniffiLib.uniffi_conclave_ffi_checksum_method_meetingsession_remove.restype = c
 _UniffiLib.uniffi_conclave_ffi_checksum_method_meetingsession_rotate.argtypes = (
 )
 _UniffiLib.uniffi_conclave_ffi_checksum_method_meetingsession_rotate.restype = ctypes.c_uint16
+_UniffiLib.uniffi_conclave_ffi_checksum_method_meetingsession_set_seal_executor.argtypes = (
+)
+_UniffiLib.uniffi_conclave_ffi_checksum_method_meetingsession_set_seal_executor.restype = ctypes.c_uint16
 _UniffiLib.uniffi_conclave_ffi_checksum_method_meetingsession_tick.argtypes = (
 )
 _UniffiLib.uniffi_conclave_ffi_checksum_method_meetingsession_tick.restype = ctypes.c_uint16
@@ -890,6 +901,15 @@ _UniffiLib.uniffi_conclave_ffi_checksum_constructor_meetingsession_create.restyp
 _UniffiLib.uniffi_conclave_ffi_checksum_constructor_meetingsession_join.argtypes = (
 )
 _UniffiLib.uniffi_conclave_ffi_checksum_constructor_meetingsession_join.restype = ctypes.c_uint16
+_UniffiLib.uniffi_conclave_ffi_checksum_method_sealexecutor_execute.argtypes = (
+)
+_UniffiLib.uniffi_conclave_ffi_checksum_method_sealexecutor_execute.restype = ctypes.c_uint16
+_UniffiLib.uniffi_conclave_ffi_checksum_method_sealtask_recipient.argtypes = (
+)
+_UniffiLib.uniffi_conclave_ffi_checksum_method_sealtask_recipient.restype = ctypes.c_uint16
+_UniffiLib.uniffi_conclave_ffi_checksum_method_sealtask_run.argtypes = (
+)
+_UniffiLib.uniffi_conclave_ffi_checksum_method_sealtask_run.restype = ctypes.c_uint16
 _UniffiLib.uniffi_conclave_ffi_checksum_method_transport_send.argtypes = (
 )
 _UniffiLib.uniffi_conclave_ffi_checksum_method_transport_send.restype = ctypes.c_uint16
@@ -1268,6 +1288,12 @@ _UniffiLib.uniffi_conclave_ffi_fn_method_meetingsession_rotate.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_conclave_ffi_fn_method_meetingsession_rotate.restype = None
+_UniffiLib.uniffi_conclave_ffi_fn_method_meetingsession_set_seal_executor.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_conclave_ffi_fn_method_meetingsession_set_seal_executor.restype = None
 _UniffiLib.uniffi_conclave_ffi_fn_method_meetingsession_tick.argtypes = (
     ctypes.c_uint64,
     ctypes.c_int64,
@@ -1296,6 +1322,22 @@ _UniffiLib.uniffi_conclave_ffi_fn_constructor_meetingsession_join.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_conclave_ffi_fn_constructor_meetingsession_join.restype = ctypes.c_uint64
+_UniffiLib.uniffi_conclave_ffi_fn_method_sealexecutor_execute.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_conclave_ffi_fn_method_sealexecutor_execute.restype = None
+_UniffiLib.uniffi_conclave_ffi_fn_method_sealtask_recipient.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_conclave_ffi_fn_method_sealtask_recipient.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_conclave_ffi_fn_method_sealtask_run.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_conclave_ffi_fn_method_sealtask_run.restype = None
 _UniffiLib.uniffi_conclave_ffi_fn_method_transport_send.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1373,6 +1415,26 @@ _UniffiLib.uniffi_conclave_ffi_fn_free_meetingsession.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_conclave_ffi_fn_free_meetingsession.restype = None
+_UniffiLib.uniffi_conclave_ffi_fn_clone_sealexecutor.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_conclave_ffi_fn_clone_sealexecutor.restype = ctypes.c_uint64
+_UniffiLib.uniffi_conclave_ffi_fn_free_sealexecutor.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_conclave_ffi_fn_free_sealexecutor.restype = None
+_UniffiLib.uniffi_conclave_ffi_fn_clone_sealtask.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_conclave_ffi_fn_clone_sealtask.restype = ctypes.c_uint64
+_UniffiLib.uniffi_conclave_ffi_fn_free_sealtask.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_conclave_ffi_fn_free_sealtask.restype = None
 _UniffiLib.uniffi_conclave_ffi_fn_clone_transport.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1417,6 +1479,23 @@ _UniffiLib.uniffi_conclave_ffi_fn_init_callback_vtable_logger.argtypes = (
     ctypes.POINTER(_UniffiVTableCallbackInterfaceConclaveLogger),
 )
 _UniffiLib.uniffi_conclave_ffi_fn_init_callback_vtable_logger.restype = None
+_UNIFFI_CALLBACK_INTERFACE_CONCLAVE_SEAL_EXECUTOR_METHOD0 = ctypes.CFUNCTYPE(None,ctypes.c_uint64,ctypes.c_uint64,ctypes.c_void_p,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UNIFFI_CALLBACK_INTERFACE_CLONE_CONCLAVE_SEAL_EXECUTOR = ctypes.CFUNCTYPE(ctypes.c_uint64,ctypes.c_uint64,
+)
+_UNIFFI_CALLBACK_INTERFACE_FREE_CONCLAVE_SEAL_EXECUTOR = ctypes.CFUNCTYPE(None,ctypes.c_uint64,
+)
+class _UniffiVTableCallbackInterfaceConclaveSealExecutor(ctypes.Structure):
+    _fields_ = [
+        ("uniffi_free", _UNIFFI_CALLBACK_INTERFACE_FREE_CONCLAVE_SEAL_EXECUTOR),
+        ("uniffi_clone", _UNIFFI_CALLBACK_INTERFACE_CLONE_CONCLAVE_SEAL_EXECUTOR),
+        ("execute", _UNIFFI_CALLBACK_INTERFACE_CONCLAVE_SEAL_EXECUTOR_METHOD0),
+    ]
+_UniffiLib.uniffi_conclave_ffi_fn_init_callback_vtable_sealexecutor.argtypes = (
+    ctypes.POINTER(_UniffiVTableCallbackInterfaceConclaveSealExecutor),
+)
+_UniffiLib.uniffi_conclave_ffi_fn_init_callback_vtable_sealexecutor.restype = None
 _UNIFFI_CALLBACK_INTERFACE_CONCLAVE_TRANSPORT_METHOD0 = ctypes.CFUNCTYPE(None,ctypes.c_uint64,_UniffiRustBuffer,_UniffiRustBuffer,ctypes.c_void_p,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
@@ -6430,6 +6509,287 @@ class _UniffiFfiConverterTypeMeeting:
         buf.write_u64(cls.lower(value))
 
 
+class SealTaskProtocol(typing.Protocol):
+    """
+    One Welcome of a rebuild to seal, sign and send (see the module documentation).
+"""
+    
+    def recipient(self, ) -> str:
+        """
+        The participant the Welcome is for.
+"""
+        raise NotImplementedError
+    def run(self, ) -> None:
+        """
+        Seals, signs and sends the Welcome through the session's transport. Runs once: a second
+        call does nothing. Does nothing if the session was dropped. Fails only if the operating
+        system's random source fails or the recipient's key is unusable (the member then
+        resyncs, as after a lost Welcome).
+"""
+        raise NotImplementedError
+
+class SealTask(SealTaskProtocol):
+    """
+    One Welcome of a rebuild to seal, sign and send (see the module documentation).
+"""
+    
+    _handle: ctypes.c_uint64
+    
+    def __init__(self, *args, **kwargs):
+        raise ValueError("This class has no default constructor")
+
+    def __del__(self):
+        # In case of partial initialization of instances.
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            _uniffi_rust_call(_UniffiLib.uniffi_conclave_ffi_fn_free_sealtask, handle)
+
+    def _uniffi_clone_handle(self):
+        return _uniffi_rust_call(_UniffiLib.uniffi_conclave_ffi_fn_clone_sealtask, self._handle)
+
+    # Used by alternative constructors or any methods which return this type.
+    @classmethod
+    def _uniffi_make_instance(cls, handle):
+        # Lightly yucky way to bypass the usual __init__ logic
+        # and just create a new instance with the required handle.
+        inst = cls.__new__(cls)
+        inst._handle = handle
+        return inst
+    def recipient(self, ) -> str:
+        """
+        The participant the Welcome is for.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_conclave_ffi_fn_method_sealtask_recipient,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def run(self, ) -> None:
+        """
+        Seals, signs and sends the Welcome through the session's transport. Runs once: a second
+        call does nothing. Does nothing if the session was dropped. Fails only if the operating
+        system's random source fails or the recipient's key is unusable (the member then
+        resyncs, as after a lost Welcome).
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeConclaveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_conclave_ffi_fn_method_sealtask_run,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+
+
+
+
+
+class _UniffiFfiConverterTypeSealTask:
+    @staticmethod
+    def lift(value: int) -> SealTask:
+        return SealTask._uniffi_make_instance(value)
+
+    @staticmethod
+    def check_lower(value: SealTask):
+        if not isinstance(value, SealTask):
+            raise TypeError("Expected SealTask instance, {} found".format(type(value).__name__))
+
+    @staticmethod
+    def lower(value: SealTask) -> ctypes.c_uint64:
+        return value._uniffi_clone_handle()
+
+    @classmethod
+    def read(cls, buf: _UniffiRustBuffer) -> SealTask:
+        ptr = buf.read_u64()
+        if ptr == 0:
+            raise InternalError("Raw handle value was null")
+        return cls.lift(ptr)
+
+    @classmethod
+    def write(cls, value: SealTask, buf: _UniffiRustBuffer):
+        buf.write_u64(cls.lower(value))
+
+
+class SealExecutor():
+    """
+    Runs [`SealTask`]s on the application's threads. Implemented by the application (e.g. with
+    a thread pool, `Dispatchers.Default`, a `DispatchQueue` or a `concurrent.futures` executor).
+"""
+    
+    def execute(self, task: SealTask) -> None:
+        """
+        Schedules `task.run()` on some thread and returns at once. Running it inline is correct
+        too, only slower for the caller. An error makes the session run the task itself.
+"""
+        raise NotImplementedError
+
+class SealExecutorImpl(SealExecutor):
+    """
+    Runs [`SealTask`]s on the application's threads. Implemented by the application (e.g. with
+    a thread pool, `Dispatchers.Default`, a `DispatchQueue` or a `concurrent.futures` executor).
+"""
+    
+    _handle: ctypes.c_uint64
+    
+    def __init__(self, *args, **kwargs):
+        raise ValueError("This class has no default constructor")
+
+    def __del__(self):
+        # In case of partial initialization of instances.
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            _uniffi_rust_call(_UniffiLib.uniffi_conclave_ffi_fn_free_sealexecutor, handle)
+
+    def _uniffi_clone_handle(self):
+        return _uniffi_rust_call(_UniffiLib.uniffi_conclave_ffi_fn_clone_sealexecutor, self._handle)
+
+    # Used by alternative constructors or any methods which return this type.
+    @classmethod
+    def _uniffi_make_instance(cls, handle):
+        # Lightly yucky way to bypass the usual __init__ logic
+        # and just create a new instance with the required handle.
+        inst = cls.__new__(cls)
+        inst._handle = handle
+        return inst
+    def execute(self, task: SealTask) -> None:
+        """
+        Schedules `task.run()` on some thread and returns at once. Running it inline is correct
+        too, only slower for the caller. An error makes the session run the task itself.
+"""
+        
+        _UniffiFfiConverterTypeSealTask.check_lower(task)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeSealTask.lower(task),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeCallbackError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_conclave_ffi_fn_method_sealexecutor_execute,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+
+
+
+
+# Put all the bits inside a class to keep the top-level namespace clean
+class _UniffiTraitImplSealExecutorImpl:
+    # For each method, generate a callback function to pass to Rust
+
+    @_UNIFFI_CALLBACK_INTERFACE_CONCLAVE_SEAL_EXECUTOR_METHOD0
+    def execute(
+            uniffi_handle,
+            task,
+            uniffi_out_return,
+            uniffi_call_status_ptr,
+        ):
+        uniffi_obj = _UniffiFfiConverterTypeSealExecutor._handle_map.get(uniffi_handle)
+        def make_call():
+            uniffi_args = (_UniffiFfiConverterTypeSealTask.lift(task), )
+            uniffi_method = uniffi_obj.execute
+            return uniffi_method(*uniffi_args)
+        write_return_value = lambda v: None
+        _uniffi_trait_interface_call_with_error(
+                uniffi_call_status_ptr.contents,
+                make_call,
+                write_return_value,
+                CallbackError,
+                _UniffiFfiConverterTypeCallbackError.lower,
+        )
+
+    @_UNIFFI_CALLBACK_INTERFACE_FREE_CONCLAVE_SEAL_EXECUTOR
+    def _uniffi_free(uniffi_handle):
+        _UniffiFfiConverterTypeSealExecutor._handle_map.remove(uniffi_handle)
+
+    @_UNIFFI_CALLBACK_INTERFACE_CLONE_CONCLAVE_SEAL_EXECUTOR
+    def _uniffi_clone(uniffi_handle):
+        return _UniffiFfiConverterTypeSealExecutor._handle_map.clone(uniffi_handle)
+
+    # Generate the FFI VTable.  This has a field for each callback interface method.
+    _uniffi_vtable = _UniffiVTableCallbackInterfaceConclaveSealExecutor(
+        _uniffi_free,
+        _uniffi_clone,
+        execute,
+    )
+    # Send Rust a pointer to the VTable.  Note: this means we need to keep the struct alive forever,
+    # or else bad things will happen when Rust tries to access it.
+    _UniffiLib.uniffi_conclave_ffi_fn_init_callback_vtable_sealexecutor(ctypes.byref(_uniffi_vtable))
+
+class _UniffiFfiConverterTypeSealExecutor:
+    _handle_map = _UniffiHandleMap()
+
+    @staticmethod
+    def lift(value: int):
+        if (value & 1) == 0:
+            # Rust-generated handle, construct a new class that uses the handle to implement the
+            # interface
+            return SealExecutorImpl._uniffi_make_instance(value)
+        else:
+            # Python-generated handle, get the object from the handle map
+            return _UniffiFfiConverterTypeSealExecutor._handle_map.remove(value)
+
+    @staticmethod
+    def check_lower(value: SealExecutor):
+        if not isinstance(value, SealExecutor):
+            raise TypeError("Expected SealExecutor subclass, {} found".format(type(value).__name__))
+
+    @staticmethod
+    def lower(value: SealExecutor):
+         if isinstance(value, SealExecutorImpl):
+            # Rust-implementated object.  Clone the handle and return it
+            return value._uniffi_clone_handle()
+         else:
+            # Python-implementated object, generate a new vtable handle and return that.
+            return _UniffiFfiConverterTypeSealExecutor._handle_map.insert(value)
+
+    @classmethod
+    def read(cls, buf: _UniffiRustBuffer):
+        ptr = buf.read_u64()
+        if ptr == 0:
+            raise InternalError("Raw handle value was null")
+        return cls.lift(ptr)
+
+    @classmethod
+    def write(cls, value: SealExecutor, buf: _UniffiRustBuffer):
+        buf.write_u64(cls.lower(value))
+
+class _UniffiFfiConverterOptionalTypeSealExecutor(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypeSealExecutor.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypeSealExecutor.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypeSealExecutor.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+
 class MeetingSessionProtocol(typing.Protocol):
     """
     A meeting with its plumbing: messages go out through a [`Transport`], events through a
@@ -6516,6 +6876,14 @@ class MeetingSessionProtocol(typing.Protocol):
     def rotate(self, now_ms: int) -> None:
         """
         Leader: refreshes every key ([`Meeting::rotate`]).
+"""
+        raise NotImplementedError
+    def set_seal_executor(self, executor: typing.Optional[SealExecutor]) -> None:
+        """
+        Attaches (or, with none, detaches) an executor for the seals of a rebuild: when this
+        participant becomes leader by failover or handover, each member's Welcome is handed to
+        `executor` as a [`SealTask`] instead of being sealed inside the call (about a second of
+        one core per 1,000 members). See [`SealTask`].
 """
         raise NotImplementedError
     def tick(self, now_ms: int) -> typing.Optional[int]:
@@ -6874,6 +7242,27 @@ class MeetingSession(MeetingSessionProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_conclave_ffi_fn_method_meetingsession_rotate,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def set_seal_executor(self, executor: typing.Optional[SealExecutor]) -> None:
+        """
+        Attaches (or, with none, detaches) an executor for the seals of a rebuild: when this
+        participant becomes leader by failover or handover, each member's Welcome is handed to
+        `executor` as a [`SealTask`] instead of being sealed inside the call (about a second of
+        one core per 1,000 members). See [`SealTask`].
+"""
+        
+        _UniffiFfiConverterOptionalTypeSealExecutor.check_lower(executor)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterOptionalTypeSealExecutor.lower(executor),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_conclave_ffi_fn_method_meetingsession_set_seal_executor,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -7282,6 +7671,10 @@ __all__ = [
     "Logger",
     "Meeting",
     "MeetingProtocol",
+    "SealTask",
+    "SealTaskProtocol",
+    "SealExecutorImpl",
+    "SealExecutor",
     "MeetingSession",
     "MeetingSessionProtocol",
     "TransportImpl",

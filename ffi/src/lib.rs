@@ -36,6 +36,7 @@ mod log;
 mod media;
 mod meeting;
 mod rng;
+mod seal;
 mod session;
 mod trace;
 
@@ -52,6 +53,7 @@ pub use meeting::{
     CipherSuite, Destination, Meeting, MeetingEvent, MeetingOptions, Participant, RemovalReason,
     Transmit, cipher_suite_id, default_meeting_options, supported_cipher_suites,
 };
+pub use seal::{SealExecutor, SealTask};
 pub use session::{CallbackError, Listener, MeetingSession, Recipient, Transport};
 pub use trace::MAX_LOG_SPANS;
 

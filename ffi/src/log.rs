@@ -98,6 +98,13 @@ pub(crate) fn callback_failed(participant: &str, e: &CallbackError) {
     emit(LogLevel::Warn, participant, || e.to_string());
 }
 
+/// A rebuild Welcome could not be sealed (the member will resync, as after a lost Welcome).
+pub(crate) fn seal_failed(participant: &str, e: &crate::ConclaveError) {
+    emit(LogLevel::Warn, participant, || {
+        format!("rebuild seal failed: {e}")
+    });
+}
+
 /// A message for the leader went to everyone (the leader is not known yet).
 pub(crate) fn leader_unknown(participant: &str) {
     emit(LogLevel::Debug, participant, || {

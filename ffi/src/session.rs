@@ -2,11 +2,12 @@
 //! otherwise write (draining transmits and events, running timers, routing to the leader).
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use conclave_core::meeting::Destination as CoreDestination;
+use conclave_core::meeting::{Destination as CoreDestination, SealJob, Transmit};
 
 use crate::meeting::{Meeting, MeetingEvent, MeetingOptions};
+use crate::seal::{SealExecutor, SealTask};
 use crate::{ConclaveError, FrameCrypto, Identity, log, ms};
 
 /// Where a [`Transport`] delivers a message: a participant the relay can address, or everyone.
@@ -92,6 +93,10 @@ pub struct MeetingSession {
     transport: Arc<dyn Transport>,
     listener: Arc<dyn Listener>,
     outbox: Mutex<Outbox>,
+    /// Where rebuild seals run, if the application attached an executor.
+    executor: Mutex<Option<Arc<dyn SealExecutor>>>,
+    /// This session, for the [`SealTask`]s it hands out (they must not keep it alive).
+    me: Weak<MeetingSession>,
 }
 
 impl std::fmt::Debug for MeetingSession {
@@ -219,6 +224,16 @@ impl MeetingSession {
     pub fn frame_crypto(&self) -> Arc<FrameCrypto> {
         self.meeting.frame_crypto()
     }
+
+    /// Attaches (or, with none, detaches) an executor for the seals of a rebuild: when this
+    /// participant becomes leader by failover or handover, each member's Welcome is handed to
+    /// `executor` as a [`SealTask`] instead of being sealed inside the call (about a second of
+    /// one core per 1,000 members). See [`SealTask`].
+    pub fn set_seal_executor(&self, executor: Option<Arc<dyn SealExecutor>>) {
+        let offload = executor.is_some();
+        *self.executor.lock().unwrap_or_else(PoisonError::into_inner) = executor;
+        self.meeting.view().set_offload_rebuild_sealing(offload);
+    }
 }
 
 impl MeetingSession {
@@ -227,12 +242,53 @@ impl MeetingSession {
         transport: Arc<dyn Transport>,
         listener: Arc<dyn Listener>,
     ) -> Arc<Self> {
-        Arc::new(Self {
+        Arc::new_cyclic(|me| Self {
             meeting,
             transport,
             listener,
             outbox: Mutex::new(Outbox::default()),
+            executor: Mutex::new(None),
+            me: me.clone(),
         })
+    }
+
+    /// Queues the Welcome a [`SealTask`] made and delivers it.
+    pub(crate) fn send_sealed(&self, t: Transmit) {
+        let to = match t.destination {
+            CoreDestination::Participant(participant_id) => {
+                Recipient::Participant { participant_id }
+            }
+            CoreDestination::All | CoreDestination::Leader => Recipient::All,
+        };
+        self.lock_outbox()
+            .items
+            .push_back(Output::Send(to, t.payload));
+        self.deliver();
+    }
+
+    /// Hands rebuild seals to the executor (or runs them here if there is none now, or it
+    /// refuses one). Called after the commit they belong to was queued, so it goes out first.
+    fn dispatch_seals(&self, jobs: Vec<SealJob>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let executor = self
+            .executor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for job in jobs {
+            let task = SealTask::new(job, self.me.clone());
+            if let Some(ex) = &executor {
+                match ex.execute(Arc::clone(&task)) {
+                    Ok(()) => continue,
+                    Err(e) => log::callback_failed(&self.meeting.participant_id(), &e),
+                }
+            }
+            if let Err(e) = task.run() {
+                log::seal_failed(&self.meeting.participant_id(), &e);
+            }
+        }
     }
 
     /// After a control call: runs due timers (a leader's commit is due at once with the default
@@ -247,7 +303,7 @@ impl MeetingSession {
     /// of concurrent calls keep the engine's order), then delivers them unless another call of
     /// this session is already delivering (it will deliver these too).
     fn flush(&self) {
-        {
+        let jobs: Vec<SealJob> = {
             let mut m = self.meeting.view();
             let mut leader: Option<Option<String>> = None;
             let mut out = Vec::new();
@@ -284,7 +340,9 @@ impl MeetingSession {
                 out.push(Output::Event(e));
             }
             self.lock_outbox().items.extend(out);
-        }
+            std::iter::from_fn(|| m.poll_seal_job()).collect()
+        };
+        self.dispatch_seals(jobs);
         self.deliver();
     }
 
@@ -490,6 +548,98 @@ mod tests {
         assert_eq!(alice.next_tick_ms(), Some(next));
         let e = alice.tick(-1).expect_err("negative");
         assert!(matches!(e, ConclaveError::InvalidArgument { .. }), "{e}");
+    }
+
+    /// An executor that keeps the tasks it is given (the test runs them on threads).
+    #[derive(Default)]
+    struct Pool(Mutex<Vec<Arc<SealTask>>>);
+
+    impl SealExecutor for Pool {
+        fn execute(&self, task: Arc<SealTask>) -> Result<(), CallbackError> {
+            self.0.lock().expect("pool").push(task);
+            Ok(())
+        }
+    }
+
+    /// An executor that refuses every task (the session then seals inline).
+    struct Refusing;
+
+    impl SealExecutor for Refusing {
+        fn execute(&self, _: Arc<SealTask>) -> Result<(), CallbackError> {
+            Err(CallbackError::Failed {
+                reason: "pool shut down".into(),
+            })
+        }
+    }
+
+    /// Alice, Bob and Carol agree; Alice hands the lead to Bob, whose rebuild seals go to
+    /// `executor` (if any). Returns the three sessions after the handover was delivered.
+    fn handover_to_bob(
+        net: &Arc<Net>,
+        executor: Option<Arc<dyn SealExecutor>>,
+    ) -> [Arc<MeetingSession>; 3] {
+        let alice = net.add("alice", true);
+        let bob = net.add("bob", false);
+        net.run(0);
+        let carol = net.add("carol", false);
+        net.run(0);
+        for s in [&alice, &bob, &carol] {
+            s.tick(3_000).expect("tick");
+        }
+        net.run(3_000);
+        bob.set_seal_executor(executor);
+        alice.hand_over("bob".into(), 3_001).expect("hand over");
+        net.run(3_001);
+        [alice, bob, carol]
+    }
+
+    fn agree(sessions: &[Arc<MeetingSession>], net: &Net, from: i64) -> bool {
+        for now in [from, from + 1, from + 3_000, from + 3_001] {
+            for s in sessions {
+                s.tick(now).expect("tick");
+            }
+            net.run(now);
+        }
+        let codes: Vec<_> = sessions
+            .iter()
+            .map(|s| s.meeting().security_code())
+            .collect();
+        codes[0].is_some() && codes.iter().all(|c| *c == codes[0])
+    }
+
+    #[test]
+    fn rebuild_seals_run_on_the_applications_executor() {
+        let net = Arc::new(Net::default());
+        let pool = Arc::new(Pool::default());
+        let all = handover_to_bob(&net, Some(pool.clone()));
+        assert!(all[1].meeting().is_leader(), "bob leads after the handover");
+        let tasks: Vec<_> = std::mem::take(&mut *pool.0.lock().expect("pool"));
+        let mut to: Vec<String> = tasks.iter().map(|t| t.recipient()).collect();
+        to.sort();
+        assert_eq!(
+            to,
+            ["alice", "carol"],
+            "one seal per other member, none inline"
+        );
+        // The application runs them on its own threads.
+        std::thread::scope(|scope| {
+            for t in &tasks {
+                scope.spawn(|| t.run().expect("seal"));
+            }
+        });
+        tasks[0].run().expect("a second run does nothing");
+        assert!(
+            agree(&all, &net, 3_002),
+            "everyone agrees after the offloaded rebuild"
+        );
+    }
+
+    #[test]
+    fn a_refused_seal_task_is_run_inline() {
+        let net = Arc::new(Net::default());
+        let all = handover_to_bob(&net, Some(Arc::new(Refusing)));
+        assert!(all[1].meeting().is_leader());
+        assert!(agree(&all, &net, 3_002), "the Welcomes went out anyway");
     }
 
     /// A listener that calls back into the session from inside `on_event`.

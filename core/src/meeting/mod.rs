@@ -477,6 +477,13 @@ impl Meeting {
         self.seal_jobs.pop_front()
     }
 
+    /// Turns [`MeetingConfig::offload_rebuild_sealing`] on or off from now on (for example when
+    /// the application attaches or detaches a thread pool). Jobs already queued stay queued:
+    /// drain them with [`Meeting::poll_seal_job`].
+    pub fn set_offload_rebuild_sealing(&mut self, offload: bool) {
+        self.config.offload_rebuild_sealing = offload;
+    }
+
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()

@@ -45,7 +45,34 @@ def use_python_logging(logger: "_logging.Logger | None" = None,
     set_logger(_PythonLogger(logger or _logging.getLogger("conclave")), level)  # noqa: F405
 
 
+class ThreadPoolSealExecutor(SealExecutor):  # noqa: F405
+    """Runs a session's rebuild seals on a :class:`concurrent.futures.Executor`::
+
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count())
+        session.set_seal_executor(conclave.ThreadPoolSealExecutor(pool))
+
+    Each :class:`SealTask` seals, signs and sends one Welcome in native code, which releases the
+    GIL, so the seals of a failover run in parallel. A task that fails is logged to
+    ``logging.getLogger("conclave")`` (the member resyncs, as after a lost Welcome).
+    """
+
+    def __init__(self, executor):
+        self._executor = executor
+
+    def execute(self, task):
+        self._executor.submit(_run_seal_task, task)
+
+
+def _run_seal_task(task) -> None:
+    try:
+        task.run()
+    except ConclaveError as e:  # noqa: F405
+        _logging.getLogger("conclave").warning("rebuild seal for %s failed: %s",
+                                               task.recipient(), e)
+
+
 __version__: str = _generated.library_version()
 """The version of the bindings (the Rust library's package version)."""
 
-__all__ = [*_generated_all, "AsyncMeetingSession", "use_python_logging", "__version__"]
+__all__ = [*_generated_all, "AsyncMeetingSession", "ThreadPoolSealExecutor", "use_python_logging",
+           "__version__"]

@@ -2320,6 +2320,14 @@ public protocol MeetingSessionProtocol: AnyObject, Sendable {
     func rotate(nowMs: Int64) throws 
     
     /**
+     * Attaches (or, with none, detaches) an executor for the seals of a rebuild: when this
+     * participant becomes leader by failover or handover, each member's Welcome is handed to
+     * `executor` as a [`SealTask`] instead of being sealed inside the call (about a second of
+     * one core per 1,000 members). See [`SealTask`].
+     */
+    func setSealExecutor(executor: SealExecutor?) 
+    
+    /**
      * Runs the timers due at `now_ms` (heartbeats, commits, rotation, failover, ...) and
      * delivers the outputs. Returns when to call it next (same clock), or none once the
      * participant has left.
@@ -2594,6 +2602,21 @@ open func rotate(nowMs: Int64)throws   {try rustCallWithError(FfiConverterTypeCo
 }
     
     /**
+     * Attaches (or, with none, detaches) an executor for the seals of a rebuild: when this
+     * participant becomes leader by failover or handover, each member's Welcome is handed to
+     * `executor` as a [`SealTask`] instead of being sealed inside the call (about a second of
+     * one core per 1,000 members). See [`SealTask`].
+     */
+open func setSealExecutor(executor: SealExecutor?)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_conclave_ffi_fn_method_meetingsession_set_seal_executor(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionTypeSealExecutor.lower(executor),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * Runs the timers due at `now_ms` (heartbeats, commits, rotation, failover, ...) and
      * delivers the outputs. Returns when to call it next (same clock), or none once the
      * participant has left.
@@ -2651,6 +2674,372 @@ public func FfiConverterTypeMeetingSession_lift(_ handle: UInt64) throws -> Meet
 #endif
 public func FfiConverterTypeMeetingSession_lower(_ value: MeetingSession) -> UInt64 {
     return FfiConverterTypeMeetingSession.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Runs [`SealTask`]s on the application's threads. Implemented by the application (e.g. with
+ * a thread pool, `Dispatchers.Default`, a `DispatchQueue` or a `concurrent.futures` executor).
+ */
+public protocol SealExecutor: AnyObject, Sendable {
+    
+    /**
+     * Schedules `task.run()` on some thread and returns at once. Running it inline is correct
+     * too, only slower for the caller. An error makes the session run the task itself.
+     */
+    func execute(task: SealTask) throws 
+    
+}
+/**
+ * Runs [`SealTask`]s on the application's threads. Implemented by the application (e.g. with
+ * a thread pool, `Dispatchers.Default`, a `DispatchQueue` or a `concurrent.futures` executor).
+ */
+open class SealExecutorImpl: SealExecutor, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_conclave_ffi_fn_clone_sealexecutor(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_conclave_ffi_fn_free_sealexecutor(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Schedules `task.run()` on some thread and returns at once. Running it inline is correct
+     * too, only slower for the caller. An error makes the session run the task itself.
+     */
+open func execute(task: SealTask)throws   {try rustCallWithError(FfiConverterTypeCallbackError_lift) {
+        uniffiCallStatus in
+    uniffi_conclave_ffi_fn_method_sealexecutor_execute(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeSealTask_lower(task),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceSealExecutor {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceSealExecutor = UniffiVTableCallbackInterfaceSealExecutor(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeSealExecutor.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface SealExecutor: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeSealExecutor.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface SealExecutor: handle missing in uniffiClone")
+            }
+        },
+        execute: { (
+            uniffiHandle: UInt64,
+            task: UInt64,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeSealExecutor.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.execute(
+                     task: try FfiConverterTypeSealTask_lift(task)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeCallbackError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceSealExecutor> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceSealExecutor>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitSealExecutor() {
+    uniffi_conclave_ffi_fn_init_callback_vtable_sealexecutor(UniffiCallbackInterfaceSealExecutor.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSealExecutor: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<SealExecutor>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = SealExecutor
+
+    public static func lift(_ handle: UInt64) throws -> SealExecutor {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return SealExecutorImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: SealExecutor) -> UInt64 {
+         if let rustImpl = value as? SealExecutorImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SealExecutor {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: SealExecutor, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSealExecutor_lift(_ handle: UInt64) throws -> SealExecutor {
+    return try FfiConverterTypeSealExecutor.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSealExecutor_lower(_ value: SealExecutor) -> UInt64 {
+    return FfiConverterTypeSealExecutor.lower(value)
+}
+
+
+
+
+
+
+/**
+ * One Welcome of a rebuild to seal, sign and send (see the module documentation).
+ */
+public protocol SealTaskProtocol: AnyObject, Sendable {
+    
+    /**
+     * The participant the Welcome is for.
+     */
+    func recipient()  -> String
+    
+    /**
+     * Seals, signs and sends the Welcome through the session's transport. Runs once: a second
+     * call does nothing. Does nothing if the session was dropped. Fails only if the operating
+     * system's random source fails or the recipient's key is unusable (the member then
+     * resyncs, as after a lost Welcome).
+     */
+    func run() throws 
+    
+}
+/**
+ * One Welcome of a rebuild to seal, sign and send (see the module documentation).
+ */
+open class SealTask: SealTaskProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_conclave_ffi_fn_clone_sealtask(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_conclave_ffi_fn_free_sealtask(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The participant the Welcome is for.
+     */
+open func recipient() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_conclave_ffi_fn_method_sealtask_recipient(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Seals, signs and sends the Welcome through the session's transport. Runs once: a second
+     * call does nothing. Does nothing if the session was dropped. Fails only if the operating
+     * system's random source fails or the recipient's key is unusable (the member then
+     * resyncs, as after a lost Welcome).
+     */
+open func run()throws   {try rustCallWithError(FfiConverterTypeConclaveError_lift) {
+        uniffiCallStatus in
+    uniffi_conclave_ffi_fn_method_sealtask_run(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSealTask: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = SealTask
+
+    public static func lift(_ handle: UInt64) throws -> SealTask {
+        return SealTask(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: SealTask) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SealTask {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: SealTask, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSealTask_lift(_ handle: UInt64) throws -> SealTask {
+    return try FfiConverterTypeSealTask.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSealTask_lower(_ value: SealTask) -> UInt64 {
+    return FfiConverterTypeSealTask.lower(value)
 }
 
 
@@ -5425,6 +5814,30 @@ fileprivate struct FfiConverterOptionTypeLogger: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeSealExecutor: FfiConverterRustBuffer {
+    typealias SwiftType = SealExecutor?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeSealExecutor.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeSealExecutor.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeMeetingOptions: FfiConverterRustBuffer {
     typealias SwiftType = MeetingOptions?
 
@@ -5905,6 +6318,15 @@ private let initializationResult: InitializationResult = {
     if (uniffi_conclave_ffi_checksum_method_meeting_send_epoch() != 13840) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_conclave_ffi_checksum_method_sealexecutor_execute() != 41005) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_conclave_ffi_checksum_method_sealtask_recipient() != 45085) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_conclave_ffi_checksum_method_sealtask_run() != 10071) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_conclave_ffi_checksum_method_listener_on_event() != 43931) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5944,6 +6366,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_conclave_ffi_checksum_method_meetingsession_rotate() != 49466) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_conclave_ffi_checksum_method_meetingsession_set_seal_executor() != 3625) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_conclave_ffi_checksum_method_meetingsession_tick() != 9895) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5971,6 +6396,7 @@ private let initializationResult: InitializationResult = {
 
     uniffiCallbackInitListener()
     uniffiCallbackInitLogger()
+    uniffiCallbackInitSealExecutor()
     uniffiCallbackInitTransport()
     return InitializationResult.ok
 }()

@@ -17,6 +17,8 @@ import org.conclave.Meeting
 import org.conclave.MeetingEvent
 import org.conclave.MeetingOptions
 import org.conclave.RemovalReason
+import org.conclave.SealExecutor
+import org.conclave.SealTask
 import org.conclave.defaultMeetingOptions
 import org.conclave.mediaIsKeyframe
 import org.conclave.monotonicNowMs
@@ -398,6 +400,35 @@ fun testSessionDriver() {
     net.sessions.values.forEach { it.close() }
 }
 
+/** Bob's rebuild after a handover seals on a thread pool the app provides. */
+fun testSealExecutor() {
+    val net = SessionNet()
+    net.add("alice", true)
+    net.add("bob", false)
+    net.run(0L)
+    net.add("carol", false)
+    net.run(0L)
+    net.run(3_000L)
+    val pool = java.util.concurrent.Executors.newFixedThreadPool(2)
+    val recipients = java.util.concurrent.ConcurrentLinkedQueue<String>()
+    net.sessions.getValue("bob").setSealExecutor(object : SealExecutor {
+        override fun execute(task: SealTask) {
+            recipients.add(task.recipient())
+            pool.submit { task.run() }
+        }
+    })
+    net.sessions.getValue("alice").handOver("bob", 3_001L)
+    net.run(3_001L)
+    pool.shutdown()
+    check(pool.awaitTermination(30, java.util.concurrent.TimeUnit.SECONDS)) { "seals finished" }
+    check(recipients.sorted() == listOf("alice", "carol")) { "one task per other member: $recipients" }
+    for (now in listOf(3_002L, 3_003L, 6_002L, 6_003L)) net.run(now)
+    check(net.sessions.getValue("bob").meeting().isLeader()) { "bob leads" }
+    val codes = net.sessions.values.map { it.meeting().securityCode() }.toSet()
+    check(codes.size == 1 && codes.first() != null) { "one security code after the offloaded rebuild: $codes" }
+    net.sessions.values.forEach { it.close() }
+}
+
 fun testClosedObjects() {
     val m = Meeting.create(MEETING_ID, "alice", Identity.generate(), 0L)
     m.use { check(it.epoch() == 1L) { "epoch" } }
@@ -415,6 +446,7 @@ fun main() {
         "identity and options" to ::testIdentityAndOptions,
         "h264 codec api" to ::testH264CodecApi,
         "session driver" to ::testSessionDriver,
+        "seal executor" to ::testSealExecutor,
         "closed objects" to ::testClosedObjects,
     )
     var passed = 0
