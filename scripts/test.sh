@@ -15,9 +15,9 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy (default features and --features ring)"
+step "cargo clippy (default features and --features ring,aws-lc)"
 cargo clippy --workspace --exclude gst-conclave --exclude conclave-sfu --all-targets -- -D warnings
-cargo clippy -p conclave-core --all-targets --features ring -- -D warnings
+cargo clippy -p conclave-core --all-targets --features ring,aws-lc -- -D warnings
 
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --exclude gst-conclave --exclude conclave-sfu --no-deps --quiet
@@ -25,8 +25,8 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --exclude gst-conclave --exclud
 step "cargo test (workspace)"
 cargo test --workspace --exclude gst-conclave --exclude conclave-sfu
 
-step "cargo test (ring: frame backend and crypto provider)"
-cargo test -p conclave-core --features ring --test frames --test vectors --test provider
+step "cargo test (ring and aws-lc: frame backend and crypto providers)"
+cargo test -p conclave-core --features ring,aws-lc --lib --test frames --test vectors --test provider
 
 step "conformance of spec/vectors" && cargo run -q -p conclave-cli -- conformance spec/vectors
 

@@ -6,11 +6,18 @@
 //! threads with `std::thread::scope` (the engine never starts threads; the application can, with
 //! `MeetingConfig::offload_rebuild_sealing` and `Meeting::poll_seal_job`).
 //!
-//! `cargo bench -p conclave-core --bench provider --features ring -- --warm-up-time 1
-//! --measurement-time 5`
+//! Interleaved for ratios on a noisy machine: each primitive is measured for every provider
+//! in turn (`provider/<op>/<provider>`, adjacent in time), and with `CONCLAVE_REBUILD_ROUNDS=R`
+//! the rebuild runs round-robin instead of under Criterion: R rounds, each timing every
+//! (threads, provider) once in a rotating order, then the median and minimum of each and the
+//! per-round ratio to RustCrypto (median over the rounds).
+//!
+//! `cargo bench -p conclave-core --bench provider --features ring,aws-lc -- --warm-up-time 1
+//! --measurement-time 3 provider/` and
+//! `CONCLAVE_REBUILD_ROUNDS=7 cargo bench -p conclave-core --bench provider --features ring,aws-lc`
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use conclave_core::CipherSuite;
 use conclave_core::hpke::{HpkeKeyPair, seal_with};
@@ -22,7 +29,7 @@ use conclave_core::protocol::v1::{self as pb, envelope::Body};
 use conclave_core::provider::{self, Provider};
 use conclave_core::schedule::labels;
 use conclave_core::tree::{LeaderTree, Occupancy};
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -47,45 +54,45 @@ fn suites() -> [(CipherSuite, &'static str); 2] {
 
 fn primitives(c: &mut Criterion) {
     let mut g = c.benchmark_group("provider");
-    for p in provider::all() {
-        let key = IdentityKey::generate(&mut rng(1)).with_provider(p);
-        let sig = key.sign(labels::COMMIT, &MESSAGE);
+    let all = provider::all();
+    let keys: Vec<IdentityKey> = all
+        .iter()
+        .map(|p| IdentityKey::generate(&mut rng(1)).with_provider(*p))
+        .collect();
+    let sig = keys[0].sign(labels::COMMIT, &MESSAGE);
+    for (p, key) in all.iter().zip(&keys) {
+        assert_eq!(key.sign(labels::COMMIT, &MESSAGE), sig, "{p:?}");
         g.bench_function(BenchmarkId::new("sign", p.name()), |b| {
             b.iter(|| key.sign(labels::COMMIT, black_box(&MESSAGE)))
         });
+    }
+    for (p, key) in all.iter().zip(&keys) {
         g.bench_function(BenchmarkId::new("verify", p.name()), |b| {
             b.iter(|| {
                 key.public()
                     .verify(labels::COMMIT, black_box(&MESSAGE), &sig)
+                    .unwrap()
             })
         });
-        for (suite, name) in suites() {
-            let kp = HpkeKeyPair::generate_with(p, suite, &mut rng(2)).unwrap();
+    }
+    for (suite, name) in suites() {
+        let pairs: Vec<HpkeKeyPair> = all
+            .iter()
+            .map(|p| HpkeKeyPair::generate_with(*p, suite, &mut rng(2)).unwrap())
+            .collect();
+        let pk = pairs[0].public_key();
+        let seal = |p: Provider, r: &mut ChaCha20Rng| {
+            seal_with(p, suite, pk, b"info", &TRANSCRIPT, &MESSAGE, r).unwrap()
+        };
+        let (enc, ct) = seal(all[0], &mut rng(3));
+        for p in &all {
+            assert_eq!(seal(*p, &mut rng(3)), (enc.clone(), ct.clone()), "{p:?}");
             let mut r = rng(3);
-            let (enc, ct) = seal_with(
-                p,
-                suite,
-                kp.public_key(),
-                b"info",
-                &TRANSCRIPT,
-                &MESSAGE,
-                &mut r,
-            )
-            .unwrap();
             g.bench_function(BenchmarkId::new(format!("seal/{name}"), p.name()), |b| {
-                b.iter(|| {
-                    seal_with(
-                        p,
-                        suite,
-                        kp.public_key(),
-                        b"info",
-                        &TRANSCRIPT,
-                        &MESSAGE,
-                        &mut r,
-                    )
-                    .unwrap()
-                })
+                b.iter(|| seal(*p, &mut r))
             });
+        }
+        for (p, kp) in all.iter().zip(&pairs) {
             g.bench_function(BenchmarkId::new(format!("open/{name}"), p.name()), |b| {
                 b.iter(|| kp.open(&enc, b"info", &TRANSCRIPT, black_box(&ct)).unwrap())
             });
@@ -176,8 +183,8 @@ fn failover_rebuild(c: &mut Criterion) {
     let m = members();
     let mut g = c.benchmark_group("rebuild_n1000_p256");
     g.sample_size(10);
-    for p in provider::all() {
-        for threads in [1, 2] {
+    for threads in [1, 2] {
+        for p in provider::all() {
             g.bench_function(
                 BenchmarkId::new(format!("threads{threads}"), p.name()),
                 |b| b.iter(|| rebuild(p, &m, threads)),
@@ -187,6 +194,59 @@ fn failover_rebuild(c: &mut Criterion) {
     g.finish();
 }
 
+/// The rebuild round-robin: `rounds` rounds, each timing every (threads, provider) once, the
+/// order rotated by one each round; prints the median and minimum of each and the median over
+/// the rounds of its ratio to RustCrypto's time in the same round.
+fn interleaved_rebuild(rounds: usize) {
+    let m = members();
+    let mut configs = Vec::new();
+    for threads in [1usize, 2] {
+        for p in provider::all() {
+            configs.push((threads, p));
+        }
+    }
+    // Warm-up: one of each (page faults, lazy tables).
+    for (threads, p) in &configs {
+        black_box(rebuild(*p, &m, *threads));
+    }
+    let mut times = vec![Vec::new(); configs.len()];
+    for round in 0..rounds {
+        for k in 0..configs.len() {
+            let i = (k + round) % configs.len();
+            let (threads, p) = configs[i];
+            let start = Instant::now();
+            black_box(rebuild(p, &m, threads));
+            times[i].push(start.elapsed().as_secs_f64());
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!("rebuild_n1000_p256, {rounds} interleaved rounds (seconds)");
+    println!("threads provider    median    min    ratio-to-rustcrypto (median of per-round)");
+    for (i, (threads, p)) in configs.iter().enumerate() {
+        let base = configs
+            .iter()
+            .position(|(t, q)| t == threads && *q == Provider::rust_crypto())
+            .unwrap();
+        let mut ratios: Vec<f64> = times[i]
+            .iter()
+            .zip(&times[base])
+            .map(|(a, b)| a / b)
+            .collect();
+        let mut t = times[i].clone();
+        let min = t.iter().copied().fold(f64::INFINITY, f64::min);
+        println!(
+            "{threads:>7} {:<10} {:>7.3} {:>7.3} {:>6.3}",
+            p.name(),
+            median(&mut t),
+            min,
+            median(&mut ratios)
+        );
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
@@ -194,4 +254,12 @@ criterion_group! {
         .measurement_time(Duration::from_secs(5));
     targets = primitives, failover_rebuild
 }
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(rounds) = std::env::var("CONCLAVE_REBUILD_ROUNDS") {
+        interleaved_rebuild(rounds.parse().expect("CONCLAVE_REBUILD_ROUNDS is a count"));
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

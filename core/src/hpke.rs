@@ -9,6 +9,8 @@ use std::sync::OnceLock;
 
 use zeroize::Zeroizing;
 
+#[cfg(feature = "aws-lc")]
+use crate::provider::AwsLcKey;
 use crate::provider::{Provider, RustCryptoKey, rustcrypto_derive};
 use crate::{CipherSuite, CryptoError};
 
@@ -29,6 +31,9 @@ pub struct HpkeKeyPair {
     public: Vec<u8>,
     /// The private key as the RustCrypto provider parsed it (on first open).
     rustcrypto: OnceLock<Option<RustCryptoKey>>,
+    /// The private key as the AWS-LC provider parsed it (on first open).
+    #[cfg(feature = "aws-lc")]
+    aws_lc: OnceLock<Option<AwsLcKey>>,
 }
 
 impl core::fmt::Debug for HpkeKeyPair {
@@ -58,6 +63,8 @@ impl HpkeKeyPair {
             private,
             public,
             rustcrypto: OnceLock::new(),
+            #[cfg(feature = "aws-lc")]
+            aws_lc: OnceLock::new(),
         }
     }
 
@@ -85,6 +92,8 @@ impl HpkeKeyPair {
             private,
             public,
             rustcrypto: OnceLock::new(),
+            #[cfg(feature = "aws-lc")]
+            aws_lc: OnceLock::new(),
         })
     }
 
@@ -112,6 +121,12 @@ impl HpkeKeyPair {
     /// The RustCrypto provider's parsed private key, set on its first open.
     pub(crate) fn rustcrypto_key(&self) -> &OnceLock<Option<RustCryptoKey>> {
         &self.rustcrypto
+    }
+
+    /// The AWS-LC provider's parsed private key, set on its first open.
+    #[cfg(feature = "aws-lc")]
+    pub(crate) fn aws_lc_key(&self) -> &OnceLock<Option<AwsLcKey>> {
+        &self.aws_lc
     }
 
     /// Opens a ciphertext sealed to this key pair.

@@ -83,6 +83,45 @@ fn the_default_provider_is_rustcrypto_and_all_lists_it() {
     assert_eq!(all.first(), Some(&Provider::rust_crypto()));
     #[cfg(feature = "ring")]
     assert!(all.iter().any(|p| p.name() == "ring"));
+    #[cfg(feature = "aws-lc")]
+    assert!(all.iter().any(|p| p.name() == "aws-lc"));
+}
+
+/// RFC 9180 A.3.1 (DHKEM(P-256, HKDF-SHA256), base mode) through every provider's KEM:
+/// `DeriveKeyPair` of the recipient and the ephemeral key, and the `enc` of a seal whose
+/// randomness is `ikmE`. (A.3.1's AEAD is AES-128-GCM, which no provider seals with; its
+/// ciphertexts are checked against the KEM directly in the AWS-LC provider's unit tests, and
+/// A.5.1 with ChaCha20-Poly1305 end to end below.)
+#[test]
+fn rfc9180_a31_kem_with_every_provider() {
+    let suite = CipherSuite::P256Sha256ChaCha20Poly1305;
+    let rfc = load("rfc9180.json");
+    let c = list(&rfc["cases"], "base")
+        .iter()
+        .find(|c| c["section"] == "A.3.1")
+        .unwrap();
+    for p in provider::all() {
+        let kp = HpkeKeyPair::derive_with(p, suite, &hx(c, "ikmR")).unwrap();
+        assert_eq!(kp.public_key(), &hx(c, "pkRm")[..], "{p:?}");
+        assert_eq!(kp.secret_key(), &hx(c, "skRm")[..], "{p:?}");
+        let (e, _) = p.hpke_derive_keypair(suite, &hx(c, "ikmE")).unwrap();
+        assert_eq!(&e[..], &hx(c, "skEm")[..], "{p:?}");
+        let (enc, ct) = seal_with(
+            p,
+            suite,
+            &hx(c, "pkRm"),
+            b"info",
+            b"aad",
+            b"pt",
+            &mut FixedRng(hx(c, "ikmE"), 0),
+        )
+        .unwrap();
+        assert_eq!(enc, hx(c, "pkEm"), "{p:?}");
+        for q in provider::all() {
+            let kq = HpkeKeyPair::derive_with(q, suite, &hx(c, "ikmR")).unwrap();
+            assert_eq!(&kq.open(&enc, b"info", b"aad", &ct).unwrap()[..], b"pt");
+        }
+    }
 }
 
 #[test]

@@ -13,6 +13,9 @@
 //! - `Ring` (cargo feature `ring`): verification with `ring`; signing (ring signs with a
 //!   random nonce, not RFC 6979) and HPKE (ring has no static-key ECDH) are delegated to
 //!   [`RustCrypto`].
+//! - `AwsLc` (cargo feature `aws-lc`): verification and the P-256 ECDH of HPKE suite 1 with
+//!   `aws-lc-rs` (the `hpke` crate's key schedule and AEAD over an AWS-LC DHKEM); signing and
+//!   suite 2 are delegated to [`RustCrypto`].
 //! - `FuzzProvider` (fuzz builds only, `cfg(fuzzing)`): cheap hash-based stand-ins that keep
 //!   the properties the fuzz invariants rely on. Never a real provider.
 //!
@@ -20,6 +23,10 @@
 //! few hash calls per epoch, the latter has its own compile-time seam
 //! ([`crate::frame::AeadBackend`]).
 
+#[cfg(feature = "aws-lc")]
+mod aws_lc;
+#[cfg(feature = "aws-lc")]
+mod aws_lc_kem;
 #[cfg(any(fuzzing, test))]
 pub mod fuzz;
 #[cfg(fuzzing)]
@@ -34,6 +41,8 @@ use crate::hpke::HpkeKeyPair;
 use crate::identity::{IdentityKey, PublicIdentity, SIGNATURE_LEN};
 use crate::{CipherSuite, CryptoError};
 
+#[cfg(feature = "aws-lc")]
+pub use aws_lc::AwsLc;
 #[cfg(any(fuzzing, test))]
 pub use fuzz::FuzzProvider;
 #[cfg(feature = "ring")]
@@ -47,7 +56,7 @@ pub use rustcrypto::RustCrypto;
 /// complete `LabeledContent` (`spec/key-schedule.md` section 3); the provider hashes them with
 /// SHA-256 as ECDSA P-256/SHA-256 requires.
 pub trait CryptoProvider: Send + Sync + core::fmt::Debug + 'static {
-    /// A short unique name ("rustcrypto", "ring"). Two handles are equal when their names are.
+    /// A short unique name ("rustcrypto", "ring", "aws-lc"). Two handles are equal when their names are.
     fn name(&self) -> &'static str;
 
     /// Signs `msg` with `key`: ECDSA P-256/SHA-256, deterministic (RFC 6979) and low-S.
@@ -152,7 +161,11 @@ pub fn all() -> Vec<Provider> {
         Provider::rust_crypto(),
         #[cfg(feature = "ring")]
         Provider::new(&Ring),
+        #[cfg(feature = "aws-lc")]
+        Provider::new(&AwsLc),
     ]
 }
 
+#[cfg(feature = "aws-lc")]
+pub(crate) use aws_lc::AwsLcKey;
 pub(crate) use rustcrypto::{Parsed as RustCryptoKey, derive as rustcrypto_derive};

@@ -46,7 +46,7 @@ pub(super) fn parse_low_s(sig: &[u8]) -> Result<Signature, &'static str> {
     Ok(signature)
 }
 
-const MISMATCH: &str = "signature does not match the key and content";
+pub(super) const MISMATCH: &str = "signature does not match the key and content";
 
 impl CryptoProvider for RustCrypto {
     fn name(&self) -> &'static str {
@@ -262,7 +262,7 @@ pub(crate) fn check_public_key(suite: CipherSuite, public_key: &[u8]) -> Result<
 }
 
 /// Adapts `&mut dyn CryptoRng` to a sized `CryptoRng` for the `hpke` crate.
-struct RngRef<'a>(&'a mut dyn rand_core::CryptoRng);
+pub(super) struct RngRef<'a>(pub(super) &'a mut dyn rand_core::CryptoRng);
 
 impl rand_core::TryRng for RngRef<'_> {
     type Error = core::convert::Infallible;
