@@ -8,10 +8,10 @@
 //! - **One growing branch** (STB-2): after a fork (two epoch states made by leaders on top of
 //!   one state), at most one of the branches makes a further epoch. Lineage is taken from
 //!   leaders only: a leader that moves from `(e, t)` to `(e + 1, t')` made `t'` on top of `t`.
-//! - **Durable removal**: once a majority of the members present has processed a removal made
-//!   in epoch `E` (section 12.6 of `spec/state-machine.md`: the removal is stable), the removed
-//!   member never again holds a new epoch state numbered above `E`, on any branch, until it
-//!   rejoins. (A cut-off side may make one more epoch numbered at most `E` that never becomes
+//! - **Durable removal**: once a majority of the roster a removing commit of epoch `E` was built
+//!   on has accepted it (section 12.6 of `spec/state-machine.md`: the removal is stable; counted
+//!   per commit, see `super::removals`), the removed member never again holds a new epoch state
+//!   numbered above `E`, on any branch, until it rejoins. (A cut-off side may make one more epoch numbered at most `E` that never becomes
 //!   stable; its members shared the previous epoch with the removed member anyway.)
 //!
 //! Used by the adversarial tests and the `sim_ops` fuzz target.
@@ -23,9 +23,10 @@ use rand_core::CryptoRng;
 use sha2::{Digest, Sha256};
 
 use super::Sim;
+use super::removals::Removals;
 use crate::Secret;
 use crate::frame::{FrameConfig, FrameCrypto, FrameError};
-use crate::meeting::{Event, Meeting, RemovalReason};
+use crate::meeting::{Event, Meeting};
 use crate::protocol::limits::MAX_TREE_LEAVES;
 
 /// Most frame secrets the ledger remembers per epoch number (branches of one epoch).
@@ -34,48 +35,6 @@ const MAX_SECRETS_PER_EPOCH: usize = 16;
 /// An epoch state: `(epoch, transcript hash)`.
 type EpochState = (u64, [u8; 32]);
 
-/// What a removal looks like to the ledger while it waits for a majority to process it.
-#[derive(Debug, Default)]
-struct PendingRemoval {
-    /// Participants present when it was first seen (the removed one included).
-    present: usize,
-    /// Who has processed it (emitted `ParticipantRemoved`, or the removed one itself ended),
-    /// with the epoch the removing commit created at that participant (`None` for the removed
-    /// one's own end).
-    processed: BTreeMap<String, Option<u64>>,
-}
-
-impl PendingRemoval {
-    /// The epoch the removal took effect at: the one most processors report (ties: the lowest).
-    ///
-    /// Branches may each remove the same participant at different epochs (a cut-off leader
-    /// times the others out on its own history). Found by `sim_ops`: taking the lowest report
-    /// let a removed leader's dead-branch removal of `X` at its epoch 3 stand for the live
-    /// branch's removal at epoch 5, so `X`'s own cut-off epoch 5 looked like a later epoch.
-    /// The stable removal is the live branch's, made by a majority, so the most reported epoch
-    /// is its epoch.
-    fn epoch(&self) -> u64 {
-        let mut votes: BTreeMap<u64, usize> = BTreeMap::new();
-        for e in self.processed.values().flatten() {
-            *votes.entry(*e).or_default() += 1;
-        }
-        let most = votes.values().copied().max().unwrap_or(0);
-        votes
-            .into_iter()
-            .find(|(_, n)| *n == most)
-            .map_or(u64::MAX, |(e, _)| e)
-    }
-}
-
-/// The epoch the removing commit created at `at`: its next `EpochChanged` among `later` events
-/// (the engine reports the removal, then the epoch change of the same commit).
-fn removal_epoch(later: &[(String, Event)], at: &str) -> Option<u64> {
-    later.iter().find_map(|(who, e)| match e {
-        Event::EpochChanged { epoch, .. } if who == at => Some(*epoch),
-        _ => None,
-    })
-}
-
 /// Records what every participant sealed and held; see the module documentation.
 #[derive(Debug, Default)]
 pub struct Ledger {
@@ -83,8 +42,8 @@ pub struct Ledger {
     sealed: BTreeSet<([u8; 32], u32, u32, u64)>,
     /// Epoch states `(epoch, transcript hash)` each participant held so far.
     held: BTreeMap<String, BTreeSet<EpochState>>,
-    /// Removals not yet stable, by removed participant id.
-    pending: BTreeMap<String, PendingRemoval>,
+    /// Removing commits not yet stable (`super::removals`).
+    removals: Removals,
     /// Stably removed participants: the removal's epoch and the states they held before.
     removed: BTreeMap<String, (u64, BTreeSet<EpochState>)>,
     events_seen: usize,
@@ -114,42 +73,26 @@ impl Ledger {
     /// Observes the simulation: the events since the last call (removals, rejoins) and every
     /// participant's current epoch state. Call it after each step of the run.
     pub fn observe<R: CryptoRng>(&mut self, sim: &Sim<R>) {
-        let active = sim.active().len();
         let new_events = sim.events.get(self.events_seen..).unwrap_or_default();
-        for (i, (at, e)) in new_events.iter().enumerate() {
-            match e {
-                Event::ParticipantRemoved { participant_id, .. } => {
-                    let epoch = removal_epoch(new_events.get(i + 1..).unwrap_or_default(), at)
-                        .or_else(|| sim.participants.get(at).map(Meeting::epoch));
-                    let p = self.pending.entry(participant_id.clone()).or_default();
-                    p.present = p.present.max(active.saturating_add(1));
-                    p.processed.insert(at.clone(), epoch);
-                }
-                Event::Ended { reason } if *reason != RemovalReason::TimedOut => {
-                    if let Some(p) = self.pending.get_mut(at) {
-                        p.processed.insert(at.clone(), None);
-                    }
-                }
-                Event::Joined { .. } => {
-                    // A new membership of that id: it may hold new epochs again.
-                    self.removed.remove(at);
-                    self.pending.remove(at);
-                    self.held.remove(at);
-                }
-                _ => {}
+        self.removals.read_events(new_events, |id| {
+            sim.participants.get(id).map(Meeting::epoch)
+        });
+        for (at, e) in new_events {
+            if let Event::Joined { .. } = e {
+                // A new membership of that id: it may hold new epochs again.
+                self.removed.remove(at);
+                self.removals.forget(at);
+                self.held.remove(at);
             }
         }
         self.events_seen = sim.events.len();
-        let stable: Vec<(String, u64)> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.processed.len() * 2 > p.present)
-            .map(|(id, p)| (id.clone(), p.epoch()))
-            .collect();
-        for (id, epoch) in stable {
-            self.pending.remove(&id);
+        for (id, epoch) in self.removals.take_stable() {
             let held = self.held.get(&id).cloned().unwrap_or_default();
-            self.removed.insert(id, (epoch, held));
+            self.removed.entry(id).or_insert((epoch, held));
+        }
+        for (id, m) in &sim.participants {
+            let roster = m.participants().into_iter().map(|p| p.participant_id);
+            self.removals.set_roster(id, roster.collect());
         }
         for (id, m) in &sim.participants {
             let Some(s) = m.epoch_secrets() else {
@@ -319,5 +262,61 @@ mod tests {
         ledger.seal_frames(&s);
         assert_eq!(ledger.violations.len(), 1, "{:?}", ledger.violations);
         assert!(ledger.violations[0].starts_with("alice sealed a second frame"));
+    }
+
+    fn three() -> Sim<ChaCha20Rng> {
+        let mut s = Sim::new(
+            b"ledger-unit-test-meeting",
+            MeetingConfig::default(),
+            ChaCha20Rng::seed_from_u64(7),
+        );
+        s.create("alice").unwrap();
+        s.join("bob").unwrap();
+        s.join("carol").unwrap();
+        s.settle();
+        s
+    }
+
+    /// The durable-removal check can fail: once alice's removal of carol is stable, carol's slot
+    /// holding the keys of a later epoch (here: bob's state after a rotation) is reported.
+    #[test]
+    fn a_removed_member_holding_a_later_epoch_is_reported() {
+        let mut s = three();
+        let mut ledger = Ledger::new();
+        ledger.observe(&s);
+        s.act("alice", |m, now, _| m.remove("carol", now)).unwrap();
+        s.settle();
+        ledger.observe(&s);
+        assert!(ledger.violations.is_empty(), "{:?}", ledger.violations);
+        s.act("alice", |m, now, _| m.rotate(now)).unwrap();
+        s.settle();
+        let later = s.participants.remove("bob").unwrap();
+        s.participants.insert("carol".into(), later);
+        ledger.observe(&s);
+        assert_eq!(ledger.violations.len(), 1, "{:?}", ledger.violations);
+        assert!(ledger.violations[0].starts_with("carol was removed"));
+    }
+
+    /// A removal only the leader accepted (one of three: not stable) does not bind: the others
+    /// may continue from the epoch before it, with carol.
+    #[test]
+    fn a_removal_a_minority_accepted_is_not_stable() {
+        let mut s = three();
+        let mut ledger = Ledger::new();
+        ledger.observe(&s);
+        s.tap = Some(Box::new(|m: &mut super::super::InFlight| {
+            if m.from == "alice" {
+                super::super::TapAction::Drop
+            } else {
+                super::super::TapAction::Deliver
+            }
+        }));
+        s.act("alice", |m, now, _| m.remove("carol", now)).unwrap();
+        s.settle();
+        ledger.observe(&s);
+        let later = s.participants.remove("alice").unwrap();
+        s.participants.insert("carol".into(), later);
+        ledger.observe(&s);
+        assert!(ledger.violations.is_empty(), "{:?}", ledger.violations);
     }
 }

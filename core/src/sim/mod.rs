@@ -6,6 +6,7 @@
 
 pub mod forge;
 mod ledger;
+mod removals;
 
 pub use ledger::Ledger;
 

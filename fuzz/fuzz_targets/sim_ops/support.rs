@@ -173,3 +173,50 @@ pub fn far_future_commit(epoch: u64) -> Vec<u8> {
         })),
     })
 }
+
+/// With `SIM_OPS_TRACE` set, prints (to stderr) the events since the last observation and every
+/// participant whose epoch state or leadership changed: the triage view of a finding
+/// (`FUZZING.md`, "Triage").
+pub fn trace(s: &S, ledger: &conclave_core::sim::Ledger) {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+    thread_local! {
+        static ON: bool = std::env::var_os("SIM_OPS_TRACE").is_some();
+        static SEEN: RefCell<(usize, BTreeMap<String, String>)> = RefCell::default();
+    }
+    if !ON.with(|on| *on) {
+        return;
+    }
+    let _ = ledger;
+    SEEN.with(|seen| {
+        let mut seen = seen.borrow_mut();
+        let t = s.now.as_secs();
+        for (at, e) in s.events.iter().skip(seen.0) {
+            eprintln!("[{t:>4}s] {at}: {e:?}");
+        }
+        seen.0 = s.events.len();
+        for (id, m) in &s.participants {
+            let state = format!(
+                "epoch {} t={} leader={} active={} ended={} secrets={:?} roster={:?}",
+                m.epoch(),
+                hex_prefix(&m.transcript_hash()),
+                m.is_leader(),
+                m.is_active(),
+                m.is_ended(),
+                m.epoch_secrets().map(|x| (x.epoch, hex_prefix(&x.transcript_hash))),
+                m.participants()
+                    .into_iter()
+                    .map(|p| p.participant_id)
+                    .collect::<Vec<_>>(),
+            );
+            if seen.1.get(id) != Some(&state) {
+                eprintln!("[{t:>4}s] {id} now {state}");
+                seen.1.insert(id.clone(), state);
+            }
+        }
+    });
+}
+
+fn hex_prefix(b: &[u8; 32]) -> String {
+    b.iter().take(3).map(|x| format!("{x:02x}")).collect()
+}
