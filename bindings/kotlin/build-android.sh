@@ -9,7 +9,7 @@
 # Frames use ring's ChaCha20-Poly1305 (conclave-ffi's default feature `fast-frames`; ring's C and
 # assembly are compiled by the NDK clang set below). Where ring does not build, fall back to the
 # pure-Rust RustCrypto backend: CONCLAVE_FFI_FEATURES=--no-default-features (same frames on the
-# wire, about 2.7x the receiver CPU, BENCHMARKS.md). Not run in CI (no NDK there).
+# wire, about twice the receiver CPU, BENCHMARKS.md). Not run in CI (no NDK there).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${ANDROID_NDK_HOME:?set ANDROID_NDK_HOME to the NDK directory}"

@@ -11,7 +11,7 @@
 # CONCLAVE_FFI_FEATURES (default empty): frames use ring's ChaCha20-Poly1305 (conclave-ffi's
 # default feature `fast-frames`; ring's C and assembly are compiled by Xcode's clang); set it to
 # `--no-default-features` for the pure-Rust RustCrypto fallback (same frames on the wire, about
-# 2.7x the receiver CPU, BENCHMARKS.md). Not run in CI (no macOS there).
+# twice the receiver CPU, BENCHMARKS.md). Not run in CI (no macOS there).
 set -euo pipefail
 cd "$(dirname "$0")"
 SWIFT_DIR=$PWD
