@@ -155,9 +155,12 @@ fn read_i32(buf: &[u8], at: usize) -> Option<i32> {
     word(buf, at).map(i32::from_le_bytes)
 }
 
+/// One entry of a packed batch: its header (length field included) and its body.
+type Entry<'a> = (&'a [u8], &'a [u8]);
+
 /// Splits a packed batch into entries of `header` bytes (whose last 4 bytes are the body's
 /// length) followed by the body. Checks the whole packing and the bounds before returning.
-fn split_packed(packed: &[u8], header: usize) -> Result<Vec<(&[u8], &[u8])>, ConclaveError> {
+fn split_packed(packed: &[u8], header: usize) -> Result<Vec<Entry<'_>>, ConclaveError> {
     let max_bytes = MAX_FRAME_BATCH_BYTES as usize;
     if packed.len() > max_bytes {
         return Err(ConclaveError::invalid(format!(

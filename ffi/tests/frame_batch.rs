@@ -315,7 +315,7 @@ fn bad_frames_fail_alone_with_their_error() {
 fn a_malformed_batch_is_refused_whole_and_changes_nothing() {
     let (alice, bob) = (member(0), member(1));
     let f = alice.encrypt(0, b"frame".to_vec(), 0).unwrap();
-    let good = pack_frames(&[f.clone()]);
+    let good = pack_frames(std::slice::from_ref(&f));
 
     // A length past the end, after a valid frame.
     let mut past = good.clone();
