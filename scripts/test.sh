@@ -15,18 +15,26 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy (default features and --features ring,aws-lc)"
-cargo clippy --workspace --exclude gst-conclave --exclude conclave-sfu --all-targets -- -D warnings
-cargo clippy -p conclave-core --all-targets --features ring,aws-lc -- -D warnings
+# conclave-ffi's default feature `fast-frames` turns on conclave-core's `ring` feature, and Cargo
+# unifies features across the packages of one build: the workspace-wide commands build
+# conclave-core with ring; they also turn on `aws-lc` so that the crypto providers are checked in
+# the same build (one feature set for the workspace, not two). The RustCrypto-only build (no ring,
+# no AWS-LC: what `conclave-core` is by default) is checked by the `-p conclave-core` and
+# `--no-default-features` commands, which share one feature set.
+step "cargo clippy (workspace with ring and aws-lc; conclave-core and conclave-ffi RustCrypto-only)"
+cargo clippy --workspace --exclude gst-conclave --exclude conclave-sfu --all-targets --features conclave-core/aws-lc -- -D warnings
+cargo clippy -p conclave-core --all-targets -- -D warnings
+cargo clippy -p conclave-ffi --all-targets --no-default-features -- -D warnings
 
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --exclude gst-conclave --exclude conclave-sfu --no-deps --quiet
 
-step "cargo test (workspace)"
-cargo test --workspace --exclude gst-conclave --exclude conclave-sfu
+step "cargo test (workspace: conclave-core with ring and aws-lc)"
+cargo test --workspace --exclude gst-conclave --exclude conclave-sfu --features conclave-core/aws-lc
 
-step "cargo test (ring and aws-lc: frame backend and crypto providers)"
-cargo test -p conclave-core --features ring,aws-lc --lib --test frames --test vectors --test provider
+step "cargo test (RustCrypto only: frame backend and crypto provider without ring or AWS-LC)"
+cargo test -p conclave-core --test frames --test vectors --test provider
+cargo test -p conclave-ffi --no-default-features --test frame_batch
 
 step "conformance of spec/vectors" && cargo run -q -p conclave-cli -- conformance spec/vectors
 

@@ -5,6 +5,11 @@
 # Every library is linked with 16 KB page alignment (-z max-page-size=16384), which Android 15+
 # devices with 16 KB pages require (and Google Play requires for new apps); it is harmless on
 # 4 KB-page devices. Pair it with JNA >= 5.17, whose own native library is 16 KB aligned.
+#
+# Frames use ring's ChaCha20-Poly1305 (conclave-ffi's default feature `fast-frames`; ring's C and
+# assembly are compiled by the NDK clang set below). Where ring does not build, fall back to the
+# pure-Rust RustCrypto backend: CONCLAVE_FFI_FEATURES=--no-default-features (same frames on the
+# wire, about twice the receiver CPU, BENCHMARKS.md). Not run in CI (no NDK there).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${ANDROID_NDK_HOME:?set ANDROID_NDK_HOME to the NDK directory}"
@@ -18,7 +23,8 @@ for spec in aarch64-linux-android:arm64-v8a:aarch64-linux-android \
     IFS=: read -r target abi clang <<<"$spec"
     linker_var=CARGO_TARGET_$(echo "$target" | tr 'a-z-' 'A-Z_')_LINKER
     export "$linker_var=$TOOLCHAIN/${clang}${API}-clang"
-    cargo build -p conclave-ffi --profile release --target "$target"
+    # shellcheck disable=SC2086 # CONCLAVE_FFI_FEATURES is a list of flags
+    cargo build -p conclave-ffi --profile release --target "$target" ${CONCLAVE_FFI_FEATURES:-}
     mkdir -p "$OUT/$abi"
     cp "target/$target/release/libconclave_ffi.so" "$OUT/$abi/"
 done

@@ -7,7 +7,11 @@
 #
 # Needs Xcode (xcodebuild, lipo) and rustup. Usage: bindings/swift/build-xcframework.sh
 # Environment: PROFILE (default release), IPHONEOS_DEPLOYMENT_TARGET (default 15.0),
-# MACOSX_DEPLOYMENT_TARGET (default 12.0) — keep them in line with Package.swift's platforms.
+# MACOSX_DEPLOYMENT_TARGET (default 12.0) — keep them in line with Package.swift's platforms;
+# CONCLAVE_FFI_FEATURES (default empty): frames use ring's ChaCha20-Poly1305 (conclave-ffi's
+# default feature `fast-frames`; ring's C and assembly are compiled by Xcode's clang); set it to
+# `--no-default-features` for the pure-Rust RustCrypto fallback (same frames on the wire, about
+# twice the receiver CPU, BENCHMARKS.md). Not run in CI (no macOS there).
 set -euo pipefail
 cd "$(dirname "$0")"
 SWIFT_DIR=$PWD
@@ -26,13 +30,15 @@ rustup target add "$IOS" "${SIM[@]}" "${MAC[@]}"
 
 cd "$ROOT"
 for t in "$IOS" "${SIM[@]}" "${MAC[@]}"; do
-    cargo build --profile "$PROFILE" -p conclave-ffi --lib --target "$t"
+    # shellcheck disable=SC2086 # CONCLAVE_FFI_FEATURES is a list of flags
+    cargo build --profile "$PROFILE" -p conclave-ffi --lib --target "$t" ${CONCLAVE_FFI_FEATURES:-}
 done
 lib() { echo "$TARGET_DIR/$1/$PROFILE/libconclave_ffi.a"; }
 
 # Generate the Swift API and the C module from a host build (library mode reads the metadata
 # from the library; the bindgen binary is built from the same uniffi version).
-cargo build --profile "$PROFILE" -p conclave-ffi -p conclave-uniffi-bindgen
+# shellcheck disable=SC2086
+cargo build --profile "$PROFILE" -p conclave-ffi -p conclave-uniffi-bindgen ${CONCLAVE_FFI_FEATURES:-}
 rm -rf "$BUILD" && mkdir -p "$BUILD/gen" "$BUILD/headers" "$BUILD/ios-sim" "$BUILD/macos"
 "$TARGET_DIR/$PROFILE/conclave-uniffi-bindgen" generate --language swift --no-format \
     --out-dir "$BUILD/gen" "$TARGET_DIR/$PROFILE/libconclave_ffi.dylib"

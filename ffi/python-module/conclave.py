@@ -528,6 +528,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_conclave_ffi_checksum_func_default_meeting_options() != 53231:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_conclave_ffi_checksum_func_frame_batch_limits() != 12632:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_conclave_ffi_checksum_func_library_version() != 63004:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_conclave_ffi_checksum_func_media_is_keyframe() != 30186:
@@ -542,11 +544,15 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_conclave_ffi_checksum_method_framecrypto_decrypt() != 59212:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_conclave_ffi_checksum_method_framecrypto_decrypt_batch() != 60040:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_conclave_ffi_checksum_method_framecrypto_decrypt_media() != 4722:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_conclave_ffi_checksum_method_framecrypto_diagnostics() != 46344:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_conclave_ffi_checksum_method_framecrypto_encrypt() != 23627:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_conclave_ffi_checksum_method_framecrypto_encrypt_batch() != 54020:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_conclave_ffi_checksum_method_framecrypto_encrypt_media() != 3817:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -703,6 +709,9 @@ _UniffiLib.uniffi_conclave_ffi_checksum_func_cipher_suite_id.restype = ctypes.c_
 _UniffiLib.uniffi_conclave_ffi_checksum_func_default_meeting_options.argtypes = (
 )
 _UniffiLib.uniffi_conclave_ffi_checksum_func_default_meeting_options.restype = ctypes.c_uint16
+_UniffiLib.uniffi_conclave_ffi_checksum_func_frame_batch_limits.argtypes = (
+)
+_UniffiLib.uniffi_conclave_ffi_checksum_func_frame_batch_limits.restype = ctypes.c_uint16
 _UniffiLib.uniffi_conclave_ffi_checksum_func_library_version.argtypes = (
 )
 _UniffiLib.uniffi_conclave_ffi_checksum_func_library_version.restype = ctypes.c_uint16
@@ -724,6 +733,9 @@ _UniffiLib.uniffi_conclave_ffi_checksum_method_framecrypto_current_epoch.restype
 _UniffiLib.uniffi_conclave_ffi_checksum_method_framecrypto_decrypt.argtypes = (
 )
 _UniffiLib.uniffi_conclave_ffi_checksum_method_framecrypto_decrypt.restype = ctypes.c_uint16
+_UniffiLib.uniffi_conclave_ffi_checksum_method_framecrypto_decrypt_batch.argtypes = (
+)
+_UniffiLib.uniffi_conclave_ffi_checksum_method_framecrypto_decrypt_batch.restype = ctypes.c_uint16
 _UniffiLib.uniffi_conclave_ffi_checksum_method_framecrypto_decrypt_media.argtypes = (
 )
 _UniffiLib.uniffi_conclave_ffi_checksum_method_framecrypto_decrypt_media.restype = ctypes.c_uint16
@@ -733,6 +745,9 @@ _UniffiLib.uniffi_conclave_ffi_checksum_method_framecrypto_diagnostics.restype =
 _UniffiLib.uniffi_conclave_ffi_checksum_method_framecrypto_encrypt.argtypes = (
 )
 _UniffiLib.uniffi_conclave_ffi_checksum_method_framecrypto_encrypt.restype = ctypes.c_uint16
+_UniffiLib.uniffi_conclave_ffi_checksum_method_framecrypto_encrypt_batch.argtypes = (
+)
+_UniffiLib.uniffi_conclave_ffi_checksum_method_framecrypto_encrypt_batch.restype = ctypes.c_uint16
 _UniffiLib.uniffi_conclave_ffi_checksum_method_framecrypto_encrypt_media.argtypes = (
 )
 _UniffiLib.uniffi_conclave_ffi_checksum_method_framecrypto_encrypt_media.restype = ctypes.c_uint16
@@ -922,6 +937,10 @@ _UniffiLib.uniffi_conclave_ffi_fn_func_default_meeting_options.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_conclave_ffi_fn_func_default_meeting_options.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_conclave_ffi_fn_func_frame_batch_limits.argtypes = (
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_conclave_ffi_fn_func_frame_batch_limits.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_conclave_ffi_fn_func_library_version.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
@@ -958,6 +977,13 @@ _UniffiLib.uniffi_conclave_ffi_fn_method_framecrypto_decrypt.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_conclave_ffi_fn_method_framecrypto_decrypt.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_conclave_ffi_fn_method_framecrypto_decrypt_batch.argtypes = (
+    ctypes.c_uint64,
+    _UniffiForeignBytes,
+    ctypes.c_int64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_conclave_ffi_fn_method_framecrypto_decrypt_batch.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_conclave_ffi_fn_method_framecrypto_decrypt_media.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -979,6 +1005,12 @@ _UniffiLib.uniffi_conclave_ffi_fn_method_framecrypto_encrypt.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_conclave_ffi_fn_method_framecrypto_encrypt.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_conclave_ffi_fn_method_framecrypto_encrypt_batch.argtypes = (
+    ctypes.c_uint64,
+    _UniffiForeignBytes,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_conclave_ffi_fn_method_framecrypto_encrypt_batch.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_conclave_ffi_fn_method_framecrypto_encrypt_media.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1631,6 +1663,840 @@ class _UniffiFfiConverterTypeDecryptedFrame(_UniffiConverterRustBuffer):
         _UniffiFfiConverterInt32.write(value.prefix_len, buf)
         _UniffiFfiConverterBytes.write(value.plaintext, buf)
 
+class _UniffiFfiConverterString:
+    @staticmethod
+    def check_lower(value):
+        if not isinstance(value, str):
+            raise TypeError("argument must be str, not {}".format(type(value).__name__))
+        return value
+
+    @staticmethod
+    def read(buf):
+        size = buf.read_i32()
+        if size < 0:
+            raise InternalError("Unexpected negative string length")
+        utf8_bytes = buf.read(size)
+        return utf8_bytes.decode("utf-8")
+
+    @staticmethod
+    def write(value, buf):
+        utf8_bytes = value.encode("utf-8")
+        buf.write_i32(len(utf8_bytes))
+        buf.write(utf8_bytes)
+
+    @staticmethod
+    def lift(buf):
+        with buf.consume_with_stream() as stream:
+            return stream.read(stream.remaining()).decode("utf-8")
+
+    @staticmethod
+    def lower(value):
+        with _UniffiRustBuffer.alloc_with_builder() as builder:
+            builder.write(value.encode("utf-8"))
+            return builder.finalize()
+
+
+
+# ConclaveError
+# We want to define each variant as a nested class that's also a subclass,
+# which is tricky in Python.  To accomplish this we're going to create each
+# class separately, then manually add the child classes to the base class's
+# __dict__.  All of this happens in dummy class to avoid polluting the module
+# namespace.
+class ConclaveError(Exception):
+    """
+    Why a call failed. Each variant says what went wrong and, where known, with whom (participant
+    id, or the frame's sender leaf, stream and epoch). Messages never contain key material.
+
+    In Python these are exceptions (`except ConclaveError.Tampered as e: e.sender`), in Kotlin
+    `ConclaveException` subclasses, in Swift `ConclaveError` cases. `describe()` gives the full
+    sentence in every language (Python's `str(e)` too).
+
+    Every variant carries `kind`, a stable snake_case name for logs, metrics and programs: the
+    engine's `MeetingErrorKind::as_str` or `FrameErrorKind::as_str`, `"crypto"` for a refused
+    identity secret, `"invalid_argument"` and `"internal"` for the bindings' own checks. The
+    variant groups kinds by what the application does about them; the kind says exactly what
+    happened. Kinds never change once released.
+"""
+    pass
+
+_UniffiTempConclaveError = ConclaveError
+
+class ConclaveError:  # type: ignore
+    """
+    Why a call failed. Each variant says what went wrong and, where known, with whom (participant
+    id, or the frame's sender leaf, stream and epoch). Messages never contain key material.
+
+    In Python these are exceptions (`except ConclaveError.Tampered as e: e.sender`), in Kotlin
+    `ConclaveException` subclasses, in Swift `ConclaveError` cases. `describe()` gives the full
+    sentence in every language (Python's `str(e)` too).
+
+    Every variant carries `kind`, a stable snake_case name for logs, metrics and programs: the
+    engine's `MeetingErrorKind::as_str` or `FrameErrorKind::as_str`, `"crypto"` for a refused
+    identity secret, `"invalid_argument"` and `"internal"` for the bindings' own checks. The
+    variant groups kinds by what the application does about them; the kind says exactly what
+    happened. Kinds never change once released.
+"""
+    
+    class Decode(_UniffiTempConclaveError):
+        """
+        The bytes are not a valid protocol message or frame.
+"""
+        
+        def __init__(self, kind, reason):
+            super().__init__(", ".join([
+                "kind={!r}".format(kind),
+                "reason={!r}".format(reason),
+            ]))
+            self.kind = kind
+            self.reason = reason
+
+        def __repr__(self):
+            return "ConclaveError.Decode({})".format(str(self))
+        def describe(self, ) -> str:
+            """
+            The full human-readable message (the same text as `toString()` in Kotlin and
+            `description` in Swift and `str(e)` in Python).
+"""
+            _uniffi_lowered_args = (
+                _UniffiFfiConverterTypeConclaveError.lower(self),
+            )
+            _uniffi_lift_return = _UniffiFfiConverterString.lift
+            _uniffi_error_converter = None
+            _uniffi_ffi_result = _uniffi_rust_call_with_error(
+                _uniffi_error_converter,
+                _UniffiLib.uniffi_conclave_ffi_fn_method_conclaveerror_describe,
+                *_uniffi_lowered_args,
+            )
+            return _uniffi_lift_return(_uniffi_ffi_result)
+    _UniffiTempConclaveError.Decode = Decode # type: ignore
+    class Rejected(_UniffiTempConclaveError):
+        """
+        A protocol message was refused: bad signature, another meeting, stale or forked epoch,
+        not signed by the leader, refused admission, unexpected in this state, ... The reason
+        names the message, the participant (id or leaf) and the epoch where known. Rejected input
+        does not change the meeting; the application may log it and carry on.
+"""
+        
+        def __init__(self, kind, reason):
+            super().__init__(", ".join([
+                "kind={!r}".format(kind),
+                "reason={!r}".format(reason),
+            ]))
+            self.kind = kind
+            self.reason = reason
+
+        def __repr__(self):
+            return "ConclaveError.Rejected({})".format(str(self))
+        def describe(self, ) -> str:
+            """
+            The full human-readable message (the same text as `toString()` in Kotlin and
+            `description` in Swift and `str(e)` in Python).
+"""
+            _uniffi_lowered_args = (
+                _UniffiFfiConverterTypeConclaveError.lower(self),
+            )
+            _uniffi_lift_return = _UniffiFfiConverterString.lift
+            _uniffi_error_converter = None
+            _uniffi_ffi_result = _uniffi_rust_call_with_error(
+                _uniffi_error_converter,
+                _UniffiLib.uniffi_conclave_ffi_fn_method_conclaveerror_describe,
+                *_uniffi_lowered_args,
+            )
+            return _uniffi_lift_return(_uniffi_ffi_result)
+    _UniffiTempConclaveError.Rejected = Rejected # type: ignore
+    class Tampered(_UniffiTempConclaveError):
+        """
+        A frame does not authenticate: it was modified, relabelled with another sender or stream,
+        or sealed under a key this participant does not have (e.g. after it was removed).
+"""
+        
+        def __init__(self, kind, sender, stream, epoch):
+            super().__init__(", ".join([
+                "kind={!r}".format(kind),
+                "sender={!r}".format(sender),
+                "stream={!r}".format(stream),
+                "epoch={!r}".format(epoch),
+            ]))
+            self.kind = kind
+            self.sender = sender
+            self.stream = stream
+            self.epoch = epoch
+
+        def __repr__(self):
+            return "ConclaveError.Tampered({})".format(str(self))
+        def describe(self, ) -> str:
+            """
+            The full human-readable message (the same text as `toString()` in Kotlin and
+            `description` in Swift and `str(e)` in Python).
+"""
+            _uniffi_lowered_args = (
+                _UniffiFfiConverterTypeConclaveError.lower(self),
+            )
+            _uniffi_lift_return = _UniffiFfiConverterString.lift
+            _uniffi_error_converter = None
+            _uniffi_ffi_result = _uniffi_rust_call_with_error(
+                _uniffi_error_converter,
+                _UniffiLib.uniffi_conclave_ffi_fn_method_conclaveerror_describe,
+                *_uniffi_lowered_args,
+            )
+            return _uniffi_lift_return(_uniffi_ffi_result)
+    _UniffiTempConclaveError.Tampered = Tampered # type: ignore
+    class Replayed(_UniffiTempConclaveError):
+        """
+        A frame with this counter was already accepted (a replay by the relay or the network).
+"""
+        
+        def __init__(self, kind, sender, stream, epoch, counter):
+            super().__init__(", ".join([
+                "kind={!r}".format(kind),
+                "sender={!r}".format(sender),
+                "stream={!r}".format(stream),
+                "epoch={!r}".format(epoch),
+                "counter={!r}".format(counter),
+            ]))
+            self.kind = kind
+            self.sender = sender
+            self.stream = stream
+            self.epoch = epoch
+            self.counter = counter
+
+        def __repr__(self):
+            return "ConclaveError.Replayed({})".format(str(self))
+        def describe(self, ) -> str:
+            """
+            The full human-readable message (the same text as `toString()` in Kotlin and
+            `description` in Swift and `str(e)` in Python).
+"""
+            _uniffi_lowered_args = (
+                _UniffiFfiConverterTypeConclaveError.lower(self),
+            )
+            _uniffi_lift_return = _UniffiFfiConverterString.lift
+            _uniffi_error_converter = None
+            _uniffi_ffi_result = _uniffi_rust_call_with_error(
+                _uniffi_error_converter,
+                _UniffiLib.uniffi_conclave_ffi_fn_method_conclaveerror_describe,
+                *_uniffi_lowered_args,
+            )
+            return _uniffi_lift_return(_uniffi_ffi_result)
+    _UniffiTempConclaveError.Replayed = Replayed # type: ignore
+    class UnknownEpoch(_UniffiTempConclaveError):
+        """
+        A frame is from an epoch whose keys have not arrived yet (its commit is still in flight).
+        The application may hold the frame briefly and retry.
+"""
+        
+        def __init__(self, kind, tag, current):
+            super().__init__(", ".join([
+                "kind={!r}".format(kind),
+                "tag={!r}".format(tag),
+                "current={!r}".format(current),
+            ]))
+            self.kind = kind
+            self.tag = tag
+            self.current = current
+
+        def __repr__(self):
+            return "ConclaveError.UnknownEpoch({})".format(str(self))
+        def describe(self, ) -> str:
+            """
+            The full human-readable message (the same text as `toString()` in Kotlin and
+            `description` in Swift and `str(e)` in Python).
+"""
+            _uniffi_lowered_args = (
+                _UniffiFfiConverterTypeConclaveError.lower(self),
+            )
+            _uniffi_lift_return = _UniffiFfiConverterString.lift
+            _uniffi_error_converter = None
+            _uniffi_ffi_result = _uniffi_rust_call_with_error(
+                _uniffi_error_converter,
+                _UniffiLib.uniffi_conclave_ffi_fn_method_conclaveerror_describe,
+                *_uniffi_lowered_args,
+            )
+            return _uniffi_lift_return(_uniffi_ffi_result)
+    _UniffiTempConclaveError.UnknownEpoch = UnknownEpoch # type: ignore
+    class TooOld(_UniffiTempConclaveError):
+        """
+        A frame is too old: its epoch's keys were dropped or it is below the replay window.
+"""
+        
+        def __init__(self, kind, sender, stream, counter, reason):
+            super().__init__(", ".join([
+                "kind={!r}".format(kind),
+                "sender={!r}".format(sender),
+                "stream={!r}".format(stream),
+                "counter={!r}".format(counter),
+                "reason={!r}".format(reason),
+            ]))
+            self.kind = kind
+            self.sender = sender
+            self.stream = stream
+            self.counter = counter
+            self.reason = reason
+
+        def __repr__(self):
+            return "ConclaveError.TooOld({})".format(str(self))
+        def describe(self, ) -> str:
+            """
+            The full human-readable message (the same text as `toString()` in Kotlin and
+            `description` in Swift and `str(e)` in Python).
+"""
+            _uniffi_lowered_args = (
+                _UniffiFfiConverterTypeConclaveError.lower(self),
+            )
+            _uniffi_lift_return = _UniffiFfiConverterString.lift
+            _uniffi_error_converter = None
+            _uniffi_ffi_result = _uniffi_rust_call_with_error(
+                _uniffi_error_converter,
+                _UniffiLib.uniffi_conclave_ffi_fn_method_conclaveerror_describe,
+                *_uniffi_lowered_args,
+            )
+            return _uniffi_lift_return(_uniffi_ffi_result)
+    _UniffiTempConclaveError.TooOld = TooOld # type: ignore
+    class NoKeys(_UniffiTempConclaveError):
+        """
+        No frame keys are usable: not joined yet, left or removed, or the stream's counter is
+        exhausted until the next epoch.
+"""
+        
+        def __init__(self, kind, reason):
+            super().__init__(", ".join([
+                "kind={!r}".format(kind),
+                "reason={!r}".format(reason),
+            ]))
+            self.kind = kind
+            self.reason = reason
+
+        def __repr__(self):
+            return "ConclaveError.NoKeys({})".format(str(self))
+        def describe(self, ) -> str:
+            """
+            The full human-readable message (the same text as `toString()` in Kotlin and
+            `description` in Swift and `str(e)` in Python).
+"""
+            _uniffi_lowered_args = (
+                _UniffiFfiConverterTypeConclaveError.lower(self),
+            )
+            _uniffi_lift_return = _UniffiFfiConverterString.lift
+            _uniffi_error_converter = None
+            _uniffi_ffi_result = _uniffi_rust_call_with_error(
+                _uniffi_error_converter,
+                _UniffiLib.uniffi_conclave_ffi_fn_method_conclaveerror_describe,
+                *_uniffi_lowered_args,
+            )
+            return _uniffi_lift_return(_uniffi_ffi_result)
+    _UniffiTempConclaveError.NoKeys = NoKeys # type: ignore
+    class NotInMeeting(_UniffiTempConclaveError):
+        """
+        This participant has left or was removed from the meeting.
+"""
+        
+        def __init__(self, kind):
+            super().__init__(", ".join([
+                "kind={!r}".format(kind),
+            ]))
+            self.kind = kind
+
+        def __repr__(self):
+            return "ConclaveError.NotInMeeting({})".format(str(self))
+        def describe(self, ) -> str:
+            """
+            The full human-readable message (the same text as `toString()` in Kotlin and
+            `description` in Swift and `str(e)` in Python).
+"""
+            _uniffi_lowered_args = (
+                _UniffiFfiConverterTypeConclaveError.lower(self),
+            )
+            _uniffi_lift_return = _UniffiFfiConverterString.lift
+            _uniffi_error_converter = None
+            _uniffi_ffi_result = _uniffi_rust_call_with_error(
+                _uniffi_error_converter,
+                _UniffiLib.uniffi_conclave_ffi_fn_method_conclaveerror_describe,
+                *_uniffi_lowered_args,
+            )
+            return _uniffi_lift_return(_uniffi_ffi_result)
+    _UniffiTempConclaveError.NotInMeeting = NotInMeeting # type: ignore
+    class NotLeader(_UniffiTempConclaveError):
+        """
+        The action needs the leader role.
+"""
+        
+        def __init__(self, kind, action):
+            super().__init__(", ".join([
+                "kind={!r}".format(kind),
+                "action={!r}".format(action),
+            ]))
+            self.kind = kind
+            self.action = action
+
+        def __repr__(self):
+            return "ConclaveError.NotLeader({})".format(str(self))
+        def describe(self, ) -> str:
+            """
+            The full human-readable message (the same text as `toString()` in Kotlin and
+            `description` in Swift and `str(e)` in Python).
+"""
+            _uniffi_lowered_args = (
+                _UniffiFfiConverterTypeConclaveError.lower(self),
+            )
+            _uniffi_lift_return = _UniffiFfiConverterString.lift
+            _uniffi_error_converter = None
+            _uniffi_ffi_result = _uniffi_rust_call_with_error(
+                _uniffi_error_converter,
+                _UniffiLib.uniffi_conclave_ffi_fn_method_conclaveerror_describe,
+                *_uniffi_lowered_args,
+            )
+            return _uniffi_lift_return(_uniffi_ffi_result)
+    _UniffiTempConclaveError.NotLeader = NotLeader # type: ignore
+    class UnknownParticipant(_UniffiTempConclaveError):
+        """
+        No participant with this id is in the meeting.
+"""
+        
+        def __init__(self, kind, participant_id):
+            super().__init__(", ".join([
+                "kind={!r}".format(kind),
+                "participant_id={!r}".format(participant_id),
+            ]))
+            self.kind = kind
+            self.participant_id = participant_id
+
+        def __repr__(self):
+            return "ConclaveError.UnknownParticipant({})".format(str(self))
+        def describe(self, ) -> str:
+            """
+            The full human-readable message (the same text as `toString()` in Kotlin and
+            `description` in Swift and `str(e)` in Python).
+"""
+            _uniffi_lowered_args = (
+                _UniffiFfiConverterTypeConclaveError.lower(self),
+            )
+            _uniffi_lift_return = _UniffiFfiConverterString.lift
+            _uniffi_error_converter = None
+            _uniffi_ffi_result = _uniffi_rust_call_with_error(
+                _uniffi_error_converter,
+                _UniffiLib.uniffi_conclave_ffi_fn_method_conclaveerror_describe,
+                *_uniffi_lowered_args,
+            )
+            return _uniffi_lift_return(_uniffi_ffi_result)
+    _UniffiTempConclaveError.UnknownParticipant = UnknownParticipant # type: ignore
+    class InvalidArgument(_UniffiTempConclaveError):
+        """
+        An argument is out of range (meeting id, participant id, options, identity secret, frame
+        or prefix length).
+"""
+        
+        def __init__(self, kind, reason):
+            super().__init__(", ".join([
+                "kind={!r}".format(kind),
+                "reason={!r}".format(reason),
+            ]))
+            self.kind = kind
+            self.reason = reason
+
+        def __repr__(self):
+            return "ConclaveError.InvalidArgument({})".format(str(self))
+        def describe(self, ) -> str:
+            """
+            The full human-readable message (the same text as `toString()` in Kotlin and
+            `description` in Swift and `str(e)` in Python).
+"""
+            _uniffi_lowered_args = (
+                _UniffiFfiConverterTypeConclaveError.lower(self),
+            )
+            _uniffi_lift_return = _UniffiFfiConverterString.lift
+            _uniffi_error_converter = None
+            _uniffi_ffi_result = _uniffi_rust_call_with_error(
+                _uniffi_error_converter,
+                _UniffiLib.uniffi_conclave_ffi_fn_method_conclaveerror_describe,
+                *_uniffi_lowered_args,
+            )
+            return _uniffi_lift_return(_uniffi_ffi_result)
+    _UniffiTempConclaveError.InvalidArgument = InvalidArgument # type: ignore
+    class Internal(_UniffiTempConclaveError):
+        """
+        An internal failure (the OS random source failed, or an earlier internal error left the
+        meeting unusable). Not caused by the peers; recreate the meeting.
+"""
+        
+        def __init__(self, kind, reason):
+            super().__init__(", ".join([
+                "kind={!r}".format(kind),
+                "reason={!r}".format(reason),
+            ]))
+            self.kind = kind
+            self.reason = reason
+
+        def __repr__(self):
+            return "ConclaveError.Internal({})".format(str(self))
+        def describe(self, ) -> str:
+            """
+            The full human-readable message (the same text as `toString()` in Kotlin and
+            `description` in Swift and `str(e)` in Python).
+"""
+            _uniffi_lowered_args = (
+                _UniffiFfiConverterTypeConclaveError.lower(self),
+            )
+            _uniffi_lift_return = _UniffiFfiConverterString.lift
+            _uniffi_error_converter = None
+            _uniffi_ffi_result = _uniffi_rust_call_with_error(
+                _uniffi_error_converter,
+                _UniffiLib.uniffi_conclave_ffi_fn_method_conclaveerror_describe,
+                *_uniffi_lowered_args,
+            )
+            return _uniffi_lift_return(_uniffi_ffi_result)
+    _UniffiTempConclaveError.Internal = Internal # type: ignore
+
+ConclaveError = _UniffiTempConclaveError # type: ignore
+del _UniffiTempConclaveError
+
+
+class _UniffiFfiConverterTypeConclaveError(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return ConclaveError.Decode(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 2:
+            return ConclaveError.Rejected(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 3:
+            return ConclaveError.Tampered(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterInt32.read(buf),
+                _UniffiFfiConverterInt32.read(buf),
+                _UniffiFfiConverterInt64.read(buf),
+            )
+        if variant == 4:
+            return ConclaveError.Replayed(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterInt32.read(buf),
+                _UniffiFfiConverterInt32.read(buf),
+                _UniffiFfiConverterInt64.read(buf),
+                _UniffiFfiConverterInt64.read(buf),
+            )
+        if variant == 5:
+            return ConclaveError.UnknownEpoch(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterInt32.read(buf),
+                _UniffiFfiConverterInt64.read(buf),
+            )
+        if variant == 6:
+            return ConclaveError.TooOld(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterInt32.read(buf),
+                _UniffiFfiConverterInt32.read(buf),
+                _UniffiFfiConverterInt64.read(buf),
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 7:
+            return ConclaveError.NoKeys(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 8:
+            return ConclaveError.NotInMeeting(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 9:
+            return ConclaveError.NotLeader(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 10:
+            return ConclaveError.UnknownParticipant(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 11:
+            return ConclaveError.InvalidArgument(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 12:
+            return ConclaveError.Internal(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterString.read(buf),
+            )
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if isinstance(value, ConclaveError.Decode):
+            _UniffiFfiConverterString.check_lower(value.kind)
+            _UniffiFfiConverterString.check_lower(value.reason)
+            return
+        if isinstance(value, ConclaveError.Rejected):
+            _UniffiFfiConverterString.check_lower(value.kind)
+            _UniffiFfiConverterString.check_lower(value.reason)
+            return
+        if isinstance(value, ConclaveError.Tampered):
+            _UniffiFfiConverterString.check_lower(value.kind)
+            _UniffiFfiConverterInt32.check_lower(value.sender)
+            _UniffiFfiConverterInt32.check_lower(value.stream)
+            _UniffiFfiConverterInt64.check_lower(value.epoch)
+            return
+        if isinstance(value, ConclaveError.Replayed):
+            _UniffiFfiConverterString.check_lower(value.kind)
+            _UniffiFfiConverterInt32.check_lower(value.sender)
+            _UniffiFfiConverterInt32.check_lower(value.stream)
+            _UniffiFfiConverterInt64.check_lower(value.epoch)
+            _UniffiFfiConverterInt64.check_lower(value.counter)
+            return
+        if isinstance(value, ConclaveError.UnknownEpoch):
+            _UniffiFfiConverterString.check_lower(value.kind)
+            _UniffiFfiConverterInt32.check_lower(value.tag)
+            _UniffiFfiConverterInt64.check_lower(value.current)
+            return
+        if isinstance(value, ConclaveError.TooOld):
+            _UniffiFfiConverterString.check_lower(value.kind)
+            _UniffiFfiConverterInt32.check_lower(value.sender)
+            _UniffiFfiConverterInt32.check_lower(value.stream)
+            _UniffiFfiConverterInt64.check_lower(value.counter)
+            _UniffiFfiConverterString.check_lower(value.reason)
+            return
+        if isinstance(value, ConclaveError.NoKeys):
+            _UniffiFfiConverterString.check_lower(value.kind)
+            _UniffiFfiConverterString.check_lower(value.reason)
+            return
+        if isinstance(value, ConclaveError.NotInMeeting):
+            _UniffiFfiConverterString.check_lower(value.kind)
+            return
+        if isinstance(value, ConclaveError.NotLeader):
+            _UniffiFfiConverterString.check_lower(value.kind)
+            _UniffiFfiConverterString.check_lower(value.action)
+            return
+        if isinstance(value, ConclaveError.UnknownParticipant):
+            _UniffiFfiConverterString.check_lower(value.kind)
+            _UniffiFfiConverterString.check_lower(value.participant_id)
+            return
+        if isinstance(value, ConclaveError.InvalidArgument):
+            _UniffiFfiConverterString.check_lower(value.kind)
+            _UniffiFfiConverterString.check_lower(value.reason)
+            return
+        if isinstance(value, ConclaveError.Internal):
+            _UniffiFfiConverterString.check_lower(value.kind)
+            _UniffiFfiConverterString.check_lower(value.reason)
+            return
+
+    @staticmethod
+    def write(value, buf):
+        if isinstance(value, ConclaveError.Decode):
+            buf.write_i32(1)
+            _UniffiFfiConverterString.write(value.kind, buf)
+            _UniffiFfiConverterString.write(value.reason, buf)
+        if isinstance(value, ConclaveError.Rejected):
+            buf.write_i32(2)
+            _UniffiFfiConverterString.write(value.kind, buf)
+            _UniffiFfiConverterString.write(value.reason, buf)
+        if isinstance(value, ConclaveError.Tampered):
+            buf.write_i32(3)
+            _UniffiFfiConverterString.write(value.kind, buf)
+            _UniffiFfiConverterInt32.write(value.sender, buf)
+            _UniffiFfiConverterInt32.write(value.stream, buf)
+            _UniffiFfiConverterInt64.write(value.epoch, buf)
+        if isinstance(value, ConclaveError.Replayed):
+            buf.write_i32(4)
+            _UniffiFfiConverterString.write(value.kind, buf)
+            _UniffiFfiConverterInt32.write(value.sender, buf)
+            _UniffiFfiConverterInt32.write(value.stream, buf)
+            _UniffiFfiConverterInt64.write(value.epoch, buf)
+            _UniffiFfiConverterInt64.write(value.counter, buf)
+        if isinstance(value, ConclaveError.UnknownEpoch):
+            buf.write_i32(5)
+            _UniffiFfiConverterString.write(value.kind, buf)
+            _UniffiFfiConverterInt32.write(value.tag, buf)
+            _UniffiFfiConverterInt64.write(value.current, buf)
+        if isinstance(value, ConclaveError.TooOld):
+            buf.write_i32(6)
+            _UniffiFfiConverterString.write(value.kind, buf)
+            _UniffiFfiConverterInt32.write(value.sender, buf)
+            _UniffiFfiConverterInt32.write(value.stream, buf)
+            _UniffiFfiConverterInt64.write(value.counter, buf)
+            _UniffiFfiConverterString.write(value.reason, buf)
+        if isinstance(value, ConclaveError.NoKeys):
+            buf.write_i32(7)
+            _UniffiFfiConverterString.write(value.kind, buf)
+            _UniffiFfiConverterString.write(value.reason, buf)
+        if isinstance(value, ConclaveError.NotInMeeting):
+            buf.write_i32(8)
+            _UniffiFfiConverterString.write(value.kind, buf)
+        if isinstance(value, ConclaveError.NotLeader):
+            buf.write_i32(9)
+            _UniffiFfiConverterString.write(value.kind, buf)
+            _UniffiFfiConverterString.write(value.action, buf)
+        if isinstance(value, ConclaveError.UnknownParticipant):
+            buf.write_i32(10)
+            _UniffiFfiConverterString.write(value.kind, buf)
+            _UniffiFfiConverterString.write(value.participant_id, buf)
+        if isinstance(value, ConclaveError.InvalidArgument):
+            buf.write_i32(11)
+            _UniffiFfiConverterString.write(value.kind, buf)
+            _UniffiFfiConverterString.write(value.reason, buf)
+        if isinstance(value, ConclaveError.Internal):
+            buf.write_i32(12)
+            _UniffiFfiConverterString.write(value.kind, buf)
+            _UniffiFfiConverterString.write(value.reason, buf)
+
+@dataclass
+class FrameFailure:
+    """
+    One frame of a batch that failed.
+"""
+    def __init__(self, *, index:int, error:ConclaveError):
+        self.index = index
+        self.error = error
+        
+        
+
+    
+    def __str__(self):
+        return "FrameFailure(index={}, error={})".format(self.index, self.error)
+    def __eq__(self, other):
+        if self.index != other.index:
+            return False
+        if self.error != other.error:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeFrameFailure(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return FrameFailure(
+            index=_UniffiFfiConverterInt32.read(buf),
+            error=_UniffiFfiConverterTypeConclaveError.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterInt32.check_lower(value.index)
+        _UniffiFfiConverterTypeConclaveError.check_lower(value.error)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterInt32.write(value.index, buf)
+        _UniffiFfiConverterTypeConclaveError.write(value.error, buf)
+
+class _UniffiFfiConverterSequenceTypeFrameFailure(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeFrameFailure.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeFrameFailure.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeFrameFailure.read(buf) for i in range(count)
+        ]
+
+@dataclass
+class FrameBatch:
+    """
+    The result of a batch call: every frame's result packed in input order, and the failures.
+"""
+    def __init__(self, *, packed:bytes, failures:typing.List[FrameFailure]):
+        self.packed = packed
+        self.failures = failures
+        
+        
+
+    
+    def __str__(self):
+        return "FrameBatch(packed={}, failures={})".format(self.packed, self.failures)
+    def __eq__(self, other):
+        if self.packed != other.packed:
+            return False
+        if self.failures != other.failures:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeFrameBatch(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return FrameBatch(
+            packed=_UniffiFfiConverterBytes.read(buf),
+            failures=_UniffiFfiConverterSequenceTypeFrameFailure.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterBytes.check_lower(value.packed)
+        _UniffiFfiConverterSequenceTypeFrameFailure.check_lower(value.failures)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterBytes.write(value.packed, buf)
+        _UniffiFfiConverterSequenceTypeFrameFailure.write(value.failures, buf)
+
+class _UniffiFfiConverterUInt32(_UniffiConverterPrimitiveInt):
+    CLASS_NAME = "u32"
+    VALUE_MIN = 0
+    VALUE_MAX = 2**32
+
+    @staticmethod
+    def read(buf):
+        return buf.read_u32()
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_u32(value)
+
+@dataclass
+class FrameBatchLimits:
+    """
+    The bounds of one batch call, for the foreign-language wrappers (which split larger batches
+    instead of hard-coding them).
+"""
+    def __init__(self, *, max_frames:int, max_bytes:int):
+        self.max_frames = max_frames
+        self.max_bytes = max_bytes
+        
+        
+
+    
+    def __str__(self):
+        return "FrameBatchLimits(max_frames={}, max_bytes={})".format(self.max_frames, self.max_bytes)
+    def __eq__(self, other):
+        if self.max_frames != other.max_frames:
+            return False
+        if self.max_bytes != other.max_bytes:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeFrameBatchLimits(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return FrameBatchLimits(
+            max_frames=_UniffiFfiConverterUInt32.read(buf),
+            max_bytes=_UniffiFfiConverterUInt32.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterUInt32.check_lower(value.max_frames)
+        _UniffiFfiConverterUInt32.check_lower(value.max_bytes)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterUInt32.write(value.max_frames, buf)
+        _UniffiFfiConverterUInt32.write(value.max_bytes, buf)
+
 
 
 
@@ -1712,38 +2578,6 @@ class _UniffiFfiConverterTypeLogLevel(_UniffiConverterRustBuffer):
             buf.write_i32(5)
 
 
-
-class _UniffiFfiConverterString:
-    @staticmethod
-    def check_lower(value):
-        if not isinstance(value, str):
-            raise TypeError("argument must be str, not {}".format(type(value).__name__))
-        return value
-
-    @staticmethod
-    def read(buf):
-        size = buf.read_i32()
-        if size < 0:
-            raise InternalError("Unexpected negative string length")
-        utf8_bytes = buf.read(size)
-        return utf8_bytes.decode("utf-8")
-
-    @staticmethod
-    def write(value, buf):
-        utf8_bytes = value.encode("utf-8")
-        buf.write_i32(len(utf8_bytes))
-        buf.write(utf8_bytes)
-
-    @staticmethod
-    def lift(buf):
-        with buf.consume_with_stream() as stream:
-            return stream.read(stream.remaining()).decode("utf-8")
-
-    @staticmethod
-    def lower(value):
-        with _UniffiRustBuffer.alloc_with_builder() as builder:
-            builder.write(value.encode("utf-8"))
-            return builder.finalize()
 
 class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
     @classmethod
@@ -2686,654 +3520,6 @@ class _UniffiFfiConverterTypeCallbackError(_UniffiConverterRustBuffer):
     def write(value, buf):
         if isinstance(value, CallbackError.Failed):
             buf.write_i32(1)
-            _UniffiFfiConverterString.write(value.reason, buf)
-
-
-
-# ConclaveError
-# We want to define each variant as a nested class that's also a subclass,
-# which is tricky in Python.  To accomplish this we're going to create each
-# class separately, then manually add the child classes to the base class's
-# __dict__.  All of this happens in dummy class to avoid polluting the module
-# namespace.
-class ConclaveError(Exception):
-    """
-    Why a call failed. Each variant says what went wrong and, where known, with whom (participant
-    id, or the frame's sender leaf, stream and epoch). Messages never contain key material.
-
-    In Python these are exceptions (`except ConclaveError.Tampered as e: e.sender`), in Kotlin
-    `ConclaveException` subclasses, in Swift `ConclaveError` cases. `describe()` gives the full
-    sentence in every language (Python's `str(e)` too).
-
-    Every variant carries `kind`, a stable snake_case name for logs, metrics and programs: the
-    engine's `MeetingErrorKind::as_str` or `FrameErrorKind::as_str`, `"crypto"` for a refused
-    identity secret, `"invalid_argument"` and `"internal"` for the bindings' own checks. The
-    variant groups kinds by what the application does about them; the kind says exactly what
-    happened. Kinds never change once released.
-"""
-    pass
-
-_UniffiTempConclaveError = ConclaveError
-
-class ConclaveError:  # type: ignore
-    """
-    Why a call failed. Each variant says what went wrong and, where known, with whom (participant
-    id, or the frame's sender leaf, stream and epoch). Messages never contain key material.
-
-    In Python these are exceptions (`except ConclaveError.Tampered as e: e.sender`), in Kotlin
-    `ConclaveException` subclasses, in Swift `ConclaveError` cases. `describe()` gives the full
-    sentence in every language (Python's `str(e)` too).
-
-    Every variant carries `kind`, a stable snake_case name for logs, metrics and programs: the
-    engine's `MeetingErrorKind::as_str` or `FrameErrorKind::as_str`, `"crypto"` for a refused
-    identity secret, `"invalid_argument"` and `"internal"` for the bindings' own checks. The
-    variant groups kinds by what the application does about them; the kind says exactly what
-    happened. Kinds never change once released.
-"""
-    
-    class Decode(_UniffiTempConclaveError):
-        """
-        The bytes are not a valid protocol message or frame.
-"""
-        
-        def __init__(self, kind, reason):
-            super().__init__(", ".join([
-                "kind={!r}".format(kind),
-                "reason={!r}".format(reason),
-            ]))
-            self.kind = kind
-            self.reason = reason
-
-        def __repr__(self):
-            return "ConclaveError.Decode({})".format(str(self))
-        def describe(self, ) -> str:
-            """
-            The full human-readable message (the same text as `toString()` in Kotlin and
-            `description` in Swift and `str(e)` in Python).
-"""
-            _uniffi_lowered_args = (
-                _UniffiFfiConverterTypeConclaveError.lower(self),
-            )
-            _uniffi_lift_return = _UniffiFfiConverterString.lift
-            _uniffi_error_converter = None
-            _uniffi_ffi_result = _uniffi_rust_call_with_error(
-                _uniffi_error_converter,
-                _UniffiLib.uniffi_conclave_ffi_fn_method_conclaveerror_describe,
-                *_uniffi_lowered_args,
-            )
-            return _uniffi_lift_return(_uniffi_ffi_result)
-    _UniffiTempConclaveError.Decode = Decode # type: ignore
-    class Rejected(_UniffiTempConclaveError):
-        """
-        A protocol message was refused: bad signature, another meeting, stale or forked epoch,
-        not signed by the leader, refused admission, unexpected in this state, ... The reason
-        names the message, the participant (id or leaf) and the epoch where known. Rejected input
-        does not change the meeting; the application may log it and carry on.
-"""
-        
-        def __init__(self, kind, reason):
-            super().__init__(", ".join([
-                "kind={!r}".format(kind),
-                "reason={!r}".format(reason),
-            ]))
-            self.kind = kind
-            self.reason = reason
-
-        def __repr__(self):
-            return "ConclaveError.Rejected({})".format(str(self))
-        def describe(self, ) -> str:
-            """
-            The full human-readable message (the same text as `toString()` in Kotlin and
-            `description` in Swift and `str(e)` in Python).
-"""
-            _uniffi_lowered_args = (
-                _UniffiFfiConverterTypeConclaveError.lower(self),
-            )
-            _uniffi_lift_return = _UniffiFfiConverterString.lift
-            _uniffi_error_converter = None
-            _uniffi_ffi_result = _uniffi_rust_call_with_error(
-                _uniffi_error_converter,
-                _UniffiLib.uniffi_conclave_ffi_fn_method_conclaveerror_describe,
-                *_uniffi_lowered_args,
-            )
-            return _uniffi_lift_return(_uniffi_ffi_result)
-    _UniffiTempConclaveError.Rejected = Rejected # type: ignore
-    class Tampered(_UniffiTempConclaveError):
-        """
-        A frame does not authenticate: it was modified, relabelled with another sender or stream,
-        or sealed under a key this participant does not have (e.g. after it was removed).
-"""
-        
-        def __init__(self, kind, sender, stream, epoch):
-            super().__init__(", ".join([
-                "kind={!r}".format(kind),
-                "sender={!r}".format(sender),
-                "stream={!r}".format(stream),
-                "epoch={!r}".format(epoch),
-            ]))
-            self.kind = kind
-            self.sender = sender
-            self.stream = stream
-            self.epoch = epoch
-
-        def __repr__(self):
-            return "ConclaveError.Tampered({})".format(str(self))
-        def describe(self, ) -> str:
-            """
-            The full human-readable message (the same text as `toString()` in Kotlin and
-            `description` in Swift and `str(e)` in Python).
-"""
-            _uniffi_lowered_args = (
-                _UniffiFfiConverterTypeConclaveError.lower(self),
-            )
-            _uniffi_lift_return = _UniffiFfiConverterString.lift
-            _uniffi_error_converter = None
-            _uniffi_ffi_result = _uniffi_rust_call_with_error(
-                _uniffi_error_converter,
-                _UniffiLib.uniffi_conclave_ffi_fn_method_conclaveerror_describe,
-                *_uniffi_lowered_args,
-            )
-            return _uniffi_lift_return(_uniffi_ffi_result)
-    _UniffiTempConclaveError.Tampered = Tampered # type: ignore
-    class Replayed(_UniffiTempConclaveError):
-        """
-        A frame with this counter was already accepted (a replay by the relay or the network).
-"""
-        
-        def __init__(self, kind, sender, stream, epoch, counter):
-            super().__init__(", ".join([
-                "kind={!r}".format(kind),
-                "sender={!r}".format(sender),
-                "stream={!r}".format(stream),
-                "epoch={!r}".format(epoch),
-                "counter={!r}".format(counter),
-            ]))
-            self.kind = kind
-            self.sender = sender
-            self.stream = stream
-            self.epoch = epoch
-            self.counter = counter
-
-        def __repr__(self):
-            return "ConclaveError.Replayed({})".format(str(self))
-        def describe(self, ) -> str:
-            """
-            The full human-readable message (the same text as `toString()` in Kotlin and
-            `description` in Swift and `str(e)` in Python).
-"""
-            _uniffi_lowered_args = (
-                _UniffiFfiConverterTypeConclaveError.lower(self),
-            )
-            _uniffi_lift_return = _UniffiFfiConverterString.lift
-            _uniffi_error_converter = None
-            _uniffi_ffi_result = _uniffi_rust_call_with_error(
-                _uniffi_error_converter,
-                _UniffiLib.uniffi_conclave_ffi_fn_method_conclaveerror_describe,
-                *_uniffi_lowered_args,
-            )
-            return _uniffi_lift_return(_uniffi_ffi_result)
-    _UniffiTempConclaveError.Replayed = Replayed # type: ignore
-    class UnknownEpoch(_UniffiTempConclaveError):
-        """
-        A frame is from an epoch whose keys have not arrived yet (its commit is still in flight).
-        The application may hold the frame briefly and retry.
-"""
-        
-        def __init__(self, kind, tag, current):
-            super().__init__(", ".join([
-                "kind={!r}".format(kind),
-                "tag={!r}".format(tag),
-                "current={!r}".format(current),
-            ]))
-            self.kind = kind
-            self.tag = tag
-            self.current = current
-
-        def __repr__(self):
-            return "ConclaveError.UnknownEpoch({})".format(str(self))
-        def describe(self, ) -> str:
-            """
-            The full human-readable message (the same text as `toString()` in Kotlin and
-            `description` in Swift and `str(e)` in Python).
-"""
-            _uniffi_lowered_args = (
-                _UniffiFfiConverterTypeConclaveError.lower(self),
-            )
-            _uniffi_lift_return = _UniffiFfiConverterString.lift
-            _uniffi_error_converter = None
-            _uniffi_ffi_result = _uniffi_rust_call_with_error(
-                _uniffi_error_converter,
-                _UniffiLib.uniffi_conclave_ffi_fn_method_conclaveerror_describe,
-                *_uniffi_lowered_args,
-            )
-            return _uniffi_lift_return(_uniffi_ffi_result)
-    _UniffiTempConclaveError.UnknownEpoch = UnknownEpoch # type: ignore
-    class TooOld(_UniffiTempConclaveError):
-        """
-        A frame is too old: its epoch's keys were dropped or it is below the replay window.
-"""
-        
-        def __init__(self, kind, sender, stream, counter, reason):
-            super().__init__(", ".join([
-                "kind={!r}".format(kind),
-                "sender={!r}".format(sender),
-                "stream={!r}".format(stream),
-                "counter={!r}".format(counter),
-                "reason={!r}".format(reason),
-            ]))
-            self.kind = kind
-            self.sender = sender
-            self.stream = stream
-            self.counter = counter
-            self.reason = reason
-
-        def __repr__(self):
-            return "ConclaveError.TooOld({})".format(str(self))
-        def describe(self, ) -> str:
-            """
-            The full human-readable message (the same text as `toString()` in Kotlin and
-            `description` in Swift and `str(e)` in Python).
-"""
-            _uniffi_lowered_args = (
-                _UniffiFfiConverterTypeConclaveError.lower(self),
-            )
-            _uniffi_lift_return = _UniffiFfiConverterString.lift
-            _uniffi_error_converter = None
-            _uniffi_ffi_result = _uniffi_rust_call_with_error(
-                _uniffi_error_converter,
-                _UniffiLib.uniffi_conclave_ffi_fn_method_conclaveerror_describe,
-                *_uniffi_lowered_args,
-            )
-            return _uniffi_lift_return(_uniffi_ffi_result)
-    _UniffiTempConclaveError.TooOld = TooOld # type: ignore
-    class NoKeys(_UniffiTempConclaveError):
-        """
-        No frame keys are usable: not joined yet, left or removed, or the stream's counter is
-        exhausted until the next epoch.
-"""
-        
-        def __init__(self, kind, reason):
-            super().__init__(", ".join([
-                "kind={!r}".format(kind),
-                "reason={!r}".format(reason),
-            ]))
-            self.kind = kind
-            self.reason = reason
-
-        def __repr__(self):
-            return "ConclaveError.NoKeys({})".format(str(self))
-        def describe(self, ) -> str:
-            """
-            The full human-readable message (the same text as `toString()` in Kotlin and
-            `description` in Swift and `str(e)` in Python).
-"""
-            _uniffi_lowered_args = (
-                _UniffiFfiConverterTypeConclaveError.lower(self),
-            )
-            _uniffi_lift_return = _UniffiFfiConverterString.lift
-            _uniffi_error_converter = None
-            _uniffi_ffi_result = _uniffi_rust_call_with_error(
-                _uniffi_error_converter,
-                _UniffiLib.uniffi_conclave_ffi_fn_method_conclaveerror_describe,
-                *_uniffi_lowered_args,
-            )
-            return _uniffi_lift_return(_uniffi_ffi_result)
-    _UniffiTempConclaveError.NoKeys = NoKeys # type: ignore
-    class NotInMeeting(_UniffiTempConclaveError):
-        """
-        This participant has left or was removed from the meeting.
-"""
-        
-        def __init__(self, kind):
-            super().__init__(", ".join([
-                "kind={!r}".format(kind),
-            ]))
-            self.kind = kind
-
-        def __repr__(self):
-            return "ConclaveError.NotInMeeting({})".format(str(self))
-        def describe(self, ) -> str:
-            """
-            The full human-readable message (the same text as `toString()` in Kotlin and
-            `description` in Swift and `str(e)` in Python).
-"""
-            _uniffi_lowered_args = (
-                _UniffiFfiConverterTypeConclaveError.lower(self),
-            )
-            _uniffi_lift_return = _UniffiFfiConverterString.lift
-            _uniffi_error_converter = None
-            _uniffi_ffi_result = _uniffi_rust_call_with_error(
-                _uniffi_error_converter,
-                _UniffiLib.uniffi_conclave_ffi_fn_method_conclaveerror_describe,
-                *_uniffi_lowered_args,
-            )
-            return _uniffi_lift_return(_uniffi_ffi_result)
-    _UniffiTempConclaveError.NotInMeeting = NotInMeeting # type: ignore
-    class NotLeader(_UniffiTempConclaveError):
-        """
-        The action needs the leader role.
-"""
-        
-        def __init__(self, kind, action):
-            super().__init__(", ".join([
-                "kind={!r}".format(kind),
-                "action={!r}".format(action),
-            ]))
-            self.kind = kind
-            self.action = action
-
-        def __repr__(self):
-            return "ConclaveError.NotLeader({})".format(str(self))
-        def describe(self, ) -> str:
-            """
-            The full human-readable message (the same text as `toString()` in Kotlin and
-            `description` in Swift and `str(e)` in Python).
-"""
-            _uniffi_lowered_args = (
-                _UniffiFfiConverterTypeConclaveError.lower(self),
-            )
-            _uniffi_lift_return = _UniffiFfiConverterString.lift
-            _uniffi_error_converter = None
-            _uniffi_ffi_result = _uniffi_rust_call_with_error(
-                _uniffi_error_converter,
-                _UniffiLib.uniffi_conclave_ffi_fn_method_conclaveerror_describe,
-                *_uniffi_lowered_args,
-            )
-            return _uniffi_lift_return(_uniffi_ffi_result)
-    _UniffiTempConclaveError.NotLeader = NotLeader # type: ignore
-    class UnknownParticipant(_UniffiTempConclaveError):
-        """
-        No participant with this id is in the meeting.
-"""
-        
-        def __init__(self, kind, participant_id):
-            super().__init__(", ".join([
-                "kind={!r}".format(kind),
-                "participant_id={!r}".format(participant_id),
-            ]))
-            self.kind = kind
-            self.participant_id = participant_id
-
-        def __repr__(self):
-            return "ConclaveError.UnknownParticipant({})".format(str(self))
-        def describe(self, ) -> str:
-            """
-            The full human-readable message (the same text as `toString()` in Kotlin and
-            `description` in Swift and `str(e)` in Python).
-"""
-            _uniffi_lowered_args = (
-                _UniffiFfiConverterTypeConclaveError.lower(self),
-            )
-            _uniffi_lift_return = _UniffiFfiConverterString.lift
-            _uniffi_error_converter = None
-            _uniffi_ffi_result = _uniffi_rust_call_with_error(
-                _uniffi_error_converter,
-                _UniffiLib.uniffi_conclave_ffi_fn_method_conclaveerror_describe,
-                *_uniffi_lowered_args,
-            )
-            return _uniffi_lift_return(_uniffi_ffi_result)
-    _UniffiTempConclaveError.UnknownParticipant = UnknownParticipant # type: ignore
-    class InvalidArgument(_UniffiTempConclaveError):
-        """
-        An argument is out of range (meeting id, participant id, options, identity secret, frame
-        or prefix length).
-"""
-        
-        def __init__(self, kind, reason):
-            super().__init__(", ".join([
-                "kind={!r}".format(kind),
-                "reason={!r}".format(reason),
-            ]))
-            self.kind = kind
-            self.reason = reason
-
-        def __repr__(self):
-            return "ConclaveError.InvalidArgument({})".format(str(self))
-        def describe(self, ) -> str:
-            """
-            The full human-readable message (the same text as `toString()` in Kotlin and
-            `description` in Swift and `str(e)` in Python).
-"""
-            _uniffi_lowered_args = (
-                _UniffiFfiConverterTypeConclaveError.lower(self),
-            )
-            _uniffi_lift_return = _UniffiFfiConverterString.lift
-            _uniffi_error_converter = None
-            _uniffi_ffi_result = _uniffi_rust_call_with_error(
-                _uniffi_error_converter,
-                _UniffiLib.uniffi_conclave_ffi_fn_method_conclaveerror_describe,
-                *_uniffi_lowered_args,
-            )
-            return _uniffi_lift_return(_uniffi_ffi_result)
-    _UniffiTempConclaveError.InvalidArgument = InvalidArgument # type: ignore
-    class Internal(_UniffiTempConclaveError):
-        """
-        An internal failure (the OS random source failed, or an earlier internal error left the
-        meeting unusable). Not caused by the peers; recreate the meeting.
-"""
-        
-        def __init__(self, kind, reason):
-            super().__init__(", ".join([
-                "kind={!r}".format(kind),
-                "reason={!r}".format(reason),
-            ]))
-            self.kind = kind
-            self.reason = reason
-
-        def __repr__(self):
-            return "ConclaveError.Internal({})".format(str(self))
-        def describe(self, ) -> str:
-            """
-            The full human-readable message (the same text as `toString()` in Kotlin and
-            `description` in Swift and `str(e)` in Python).
-"""
-            _uniffi_lowered_args = (
-                _UniffiFfiConverterTypeConclaveError.lower(self),
-            )
-            _uniffi_lift_return = _UniffiFfiConverterString.lift
-            _uniffi_error_converter = None
-            _uniffi_ffi_result = _uniffi_rust_call_with_error(
-                _uniffi_error_converter,
-                _UniffiLib.uniffi_conclave_ffi_fn_method_conclaveerror_describe,
-                *_uniffi_lowered_args,
-            )
-            return _uniffi_lift_return(_uniffi_ffi_result)
-    _UniffiTempConclaveError.Internal = Internal # type: ignore
-
-ConclaveError = _UniffiTempConclaveError # type: ignore
-del _UniffiTempConclaveError
-
-
-class _UniffiFfiConverterTypeConclaveError(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        variant = buf.read_i32()
-        if variant == 1:
-            return ConclaveError.Decode(
-                _UniffiFfiConverterString.read(buf),
-                _UniffiFfiConverterString.read(buf),
-            )
-        if variant == 2:
-            return ConclaveError.Rejected(
-                _UniffiFfiConverterString.read(buf),
-                _UniffiFfiConverterString.read(buf),
-            )
-        if variant == 3:
-            return ConclaveError.Tampered(
-                _UniffiFfiConverterString.read(buf),
-                _UniffiFfiConverterInt32.read(buf),
-                _UniffiFfiConverterInt32.read(buf),
-                _UniffiFfiConverterInt64.read(buf),
-            )
-        if variant == 4:
-            return ConclaveError.Replayed(
-                _UniffiFfiConverterString.read(buf),
-                _UniffiFfiConverterInt32.read(buf),
-                _UniffiFfiConverterInt32.read(buf),
-                _UniffiFfiConverterInt64.read(buf),
-                _UniffiFfiConverterInt64.read(buf),
-            )
-        if variant == 5:
-            return ConclaveError.UnknownEpoch(
-                _UniffiFfiConverterString.read(buf),
-                _UniffiFfiConverterInt32.read(buf),
-                _UniffiFfiConverterInt64.read(buf),
-            )
-        if variant == 6:
-            return ConclaveError.TooOld(
-                _UniffiFfiConverterString.read(buf),
-                _UniffiFfiConverterInt32.read(buf),
-                _UniffiFfiConverterInt32.read(buf),
-                _UniffiFfiConverterInt64.read(buf),
-                _UniffiFfiConverterString.read(buf),
-            )
-        if variant == 7:
-            return ConclaveError.NoKeys(
-                _UniffiFfiConverterString.read(buf),
-                _UniffiFfiConverterString.read(buf),
-            )
-        if variant == 8:
-            return ConclaveError.NotInMeeting(
-                _UniffiFfiConverterString.read(buf),
-            )
-        if variant == 9:
-            return ConclaveError.NotLeader(
-                _UniffiFfiConverterString.read(buf),
-                _UniffiFfiConverterString.read(buf),
-            )
-        if variant == 10:
-            return ConclaveError.UnknownParticipant(
-                _UniffiFfiConverterString.read(buf),
-                _UniffiFfiConverterString.read(buf),
-            )
-        if variant == 11:
-            return ConclaveError.InvalidArgument(
-                _UniffiFfiConverterString.read(buf),
-                _UniffiFfiConverterString.read(buf),
-            )
-        if variant == 12:
-            return ConclaveError.Internal(
-                _UniffiFfiConverterString.read(buf),
-                _UniffiFfiConverterString.read(buf),
-            )
-        raise InternalError("Raw enum value doesn't match any cases")
-
-    @staticmethod
-    def check_lower(value):
-        if isinstance(value, ConclaveError.Decode):
-            _UniffiFfiConverterString.check_lower(value.kind)
-            _UniffiFfiConverterString.check_lower(value.reason)
-            return
-        if isinstance(value, ConclaveError.Rejected):
-            _UniffiFfiConverterString.check_lower(value.kind)
-            _UniffiFfiConverterString.check_lower(value.reason)
-            return
-        if isinstance(value, ConclaveError.Tampered):
-            _UniffiFfiConverterString.check_lower(value.kind)
-            _UniffiFfiConverterInt32.check_lower(value.sender)
-            _UniffiFfiConverterInt32.check_lower(value.stream)
-            _UniffiFfiConverterInt64.check_lower(value.epoch)
-            return
-        if isinstance(value, ConclaveError.Replayed):
-            _UniffiFfiConverterString.check_lower(value.kind)
-            _UniffiFfiConverterInt32.check_lower(value.sender)
-            _UniffiFfiConverterInt32.check_lower(value.stream)
-            _UniffiFfiConverterInt64.check_lower(value.epoch)
-            _UniffiFfiConverterInt64.check_lower(value.counter)
-            return
-        if isinstance(value, ConclaveError.UnknownEpoch):
-            _UniffiFfiConverterString.check_lower(value.kind)
-            _UniffiFfiConverterInt32.check_lower(value.tag)
-            _UniffiFfiConverterInt64.check_lower(value.current)
-            return
-        if isinstance(value, ConclaveError.TooOld):
-            _UniffiFfiConverterString.check_lower(value.kind)
-            _UniffiFfiConverterInt32.check_lower(value.sender)
-            _UniffiFfiConverterInt32.check_lower(value.stream)
-            _UniffiFfiConverterInt64.check_lower(value.counter)
-            _UniffiFfiConverterString.check_lower(value.reason)
-            return
-        if isinstance(value, ConclaveError.NoKeys):
-            _UniffiFfiConverterString.check_lower(value.kind)
-            _UniffiFfiConverterString.check_lower(value.reason)
-            return
-        if isinstance(value, ConclaveError.NotInMeeting):
-            _UniffiFfiConverterString.check_lower(value.kind)
-            return
-        if isinstance(value, ConclaveError.NotLeader):
-            _UniffiFfiConverterString.check_lower(value.kind)
-            _UniffiFfiConverterString.check_lower(value.action)
-            return
-        if isinstance(value, ConclaveError.UnknownParticipant):
-            _UniffiFfiConverterString.check_lower(value.kind)
-            _UniffiFfiConverterString.check_lower(value.participant_id)
-            return
-        if isinstance(value, ConclaveError.InvalidArgument):
-            _UniffiFfiConverterString.check_lower(value.kind)
-            _UniffiFfiConverterString.check_lower(value.reason)
-            return
-        if isinstance(value, ConclaveError.Internal):
-            _UniffiFfiConverterString.check_lower(value.kind)
-            _UniffiFfiConverterString.check_lower(value.reason)
-            return
-
-    @staticmethod
-    def write(value, buf):
-        if isinstance(value, ConclaveError.Decode):
-            buf.write_i32(1)
-            _UniffiFfiConverterString.write(value.kind, buf)
-            _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, ConclaveError.Rejected):
-            buf.write_i32(2)
-            _UniffiFfiConverterString.write(value.kind, buf)
-            _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, ConclaveError.Tampered):
-            buf.write_i32(3)
-            _UniffiFfiConverterString.write(value.kind, buf)
-            _UniffiFfiConverterInt32.write(value.sender, buf)
-            _UniffiFfiConverterInt32.write(value.stream, buf)
-            _UniffiFfiConverterInt64.write(value.epoch, buf)
-        if isinstance(value, ConclaveError.Replayed):
-            buf.write_i32(4)
-            _UniffiFfiConverterString.write(value.kind, buf)
-            _UniffiFfiConverterInt32.write(value.sender, buf)
-            _UniffiFfiConverterInt32.write(value.stream, buf)
-            _UniffiFfiConverterInt64.write(value.epoch, buf)
-            _UniffiFfiConverterInt64.write(value.counter, buf)
-        if isinstance(value, ConclaveError.UnknownEpoch):
-            buf.write_i32(5)
-            _UniffiFfiConverterString.write(value.kind, buf)
-            _UniffiFfiConverterInt32.write(value.tag, buf)
-            _UniffiFfiConverterInt64.write(value.current, buf)
-        if isinstance(value, ConclaveError.TooOld):
-            buf.write_i32(6)
-            _UniffiFfiConverterString.write(value.kind, buf)
-            _UniffiFfiConverterInt32.write(value.sender, buf)
-            _UniffiFfiConverterInt32.write(value.stream, buf)
-            _UniffiFfiConverterInt64.write(value.counter, buf)
-            _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, ConclaveError.NoKeys):
-            buf.write_i32(7)
-            _UniffiFfiConverterString.write(value.kind, buf)
-            _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, ConclaveError.NotInMeeting):
-            buf.write_i32(8)
-            _UniffiFfiConverterString.write(value.kind, buf)
-        if isinstance(value, ConclaveError.NotLeader):
-            buf.write_i32(9)
-            _UniffiFfiConverterString.write(value.kind, buf)
-            _UniffiFfiConverterString.write(value.action, buf)
-        if isinstance(value, ConclaveError.UnknownParticipant):
-            buf.write_i32(10)
-            _UniffiFfiConverterString.write(value.kind, buf)
-            _UniffiFfiConverterString.write(value.participant_id, buf)
-        if isinstance(value, ConclaveError.InvalidArgument):
-            buf.write_i32(11)
-            _UniffiFfiConverterString.write(value.kind, buf)
-            _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, ConclaveError.Internal):
-            buf.write_i32(12)
-            _UniffiFfiConverterString.write(value.kind, buf)
             _UniffiFfiConverterString.write(value.reason, buf)
 
 
@@ -4880,6 +5066,23 @@ class FrameCryptoProtocol(typing.Protocol):
         [`FrameCrypto::diagnostics`].
 """
         raise NotImplementedError
+    def decrypt_batch(self, packed: bytes,now_ms: int) -> FrameBatch:
+        """
+        Decrypts many frames received at time `now_ms` in one call (see
+        [`FrameCrypto::decrypt`] for one frame).
+
+        `packed` holds, per frame, `len: u32` (little-endian), then `len` frame bytes; at most
+        `MAX_FRAME_BATCH` (1,024) frames and `MAX_FRAME_BATCH_BYTES` (4 MiB). The result's
+        `packed` holds, per frame in order, `status: u8` (0 decrypted, 1 failed), `sender: u32`,
+        `stream: u32`, `epoch: u64`, `counter: u64`, `prefix_len: u32`, `len: u32`, then `len`
+        plaintext bytes (clear prefix included); each failed frame (zeros, no bytes) is in
+        `failures` with its index and the error `decrypt` would have raised (`Tampered`,
+        `Replayed`, ...), and is counted in [`FrameCrypto::diagnostics`] as usual.
+
+        Fails as a whole, with `InvalidArgument` and before decrypting anything, only when
+        `now_ms` is negative or the packing is malformed or over a bound.
+"""
+        raise NotImplementedError
     def decrypt_media(self, codec: MediaCodec,frame: bytes,now_ms: int) -> DecryptedFrame:
         """
         Decrypts a frame made by [`FrameCrypto::encrypt_media`] with the same `codec`, received
@@ -4901,6 +5104,21 @@ class FrameCryptoProtocol(typing.Protocol):
 
         Fails with `NoKeys` before joining, after leaving, or when the stream's counter is
         exhausted; with `InvalidArgument` when a length is over its limit.
+"""
+        raise NotImplementedError
+    def encrypt_batch(self, packed: bytes) -> FrameBatch:
+        """
+        Encrypts many frames in one call (see [`FrameCrypto::encrypt`] for one frame).
+
+        `packed` holds, per frame, `stream: i32, prefix_len: i32, len: u32` (little-endian), then
+        `len` plaintext bytes; at most `MAX_FRAME_BATCH` (1,024) frames and
+        `MAX_FRAME_BATCH_BYTES` (4 MiB). The result's `packed` holds, per frame in order,
+        `status: u8` (0 sealed, 1 failed), `len: u32`, then `len` frame bytes; each failed frame
+        (no bytes) is in `failures` with its index and the error `encrypt` would have raised. A
+        failed frame uses no counter.
+
+        Fails as a whole, with `InvalidArgument` and before sealing anything, only when the
+        packing is malformed or over a bound.
 """
         raise NotImplementedError
     def encrypt_media(self, codec: MediaCodec,stream: int,frame: bytes) -> bytes:
@@ -5000,6 +5218,39 @@ class FrameCrypto(FrameCryptoProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def decrypt_batch(self, packed: bytes,now_ms: int) -> FrameBatch:
+        """
+        Decrypts many frames received at time `now_ms` in one call (see
+        [`FrameCrypto::decrypt`] for one frame).
+
+        `packed` holds, per frame, `len: u32` (little-endian), then `len` frame bytes; at most
+        `MAX_FRAME_BATCH` (1,024) frames and `MAX_FRAME_BATCH_BYTES` (4 MiB). The result's
+        `packed` holds, per frame in order, `status: u8` (0 decrypted, 1 failed), `sender: u32`,
+        `stream: u32`, `epoch: u64`, `counter: u64`, `prefix_len: u32`, `len: u32`, then `len`
+        plaintext bytes (clear prefix included); each failed frame (zeros, no bytes) is in
+        `failures` with its index and the error `decrypt` would have raised (`Tampered`,
+        `Replayed`, ...), and is counted in [`FrameCrypto::diagnostics`] as usual.
+
+        Fails as a whole, with `InvalidArgument` and before decrypting anything, only when
+        `now_ms` is negative or the packing is malformed or over a bound.
+"""
+        
+        _UniffiFfiConverterByRefBytes.check_lower(packed)
+
+        _UniffiFfiConverterInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterByRefBytes.lower(packed),
+            _UniffiFfiConverterInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeFrameBatch.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeConclaveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_conclave_ffi_fn_method_framecrypto_decrypt_batch,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def decrypt_media(self, codec: MediaCodec,frame: bytes,now_ms: int) -> DecryptedFrame:
         """
         Decrypts a frame made by [`FrameCrypto::encrypt_media`] with the same `codec`, received
@@ -5068,6 +5319,34 @@ class FrameCrypto(FrameCryptoProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_conclave_ffi_fn_method_framecrypto_encrypt,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def encrypt_batch(self, packed: bytes) -> FrameBatch:
+        """
+        Encrypts many frames in one call (see [`FrameCrypto::encrypt`] for one frame).
+
+        `packed` holds, per frame, `stream: i32, prefix_len: i32, len: u32` (little-endian), then
+        `len` plaintext bytes; at most `MAX_FRAME_BATCH` (1,024) frames and
+        `MAX_FRAME_BATCH_BYTES` (4 MiB). The result's `packed` holds, per frame in order,
+        `status: u8` (0 sealed, 1 failed), `len: u32`, then `len` frame bytes; each failed frame
+        (no bytes) is in `failures` with its index and the error `encrypt` would have raised. A
+        failed frame uses no counter.
+
+        Fails as a whole, with `InvalidArgument` and before sealing anything, only when the
+        packing is malformed or over a bound.
+"""
+        
+        _UniffiFfiConverterByRefBytes.check_lower(packed)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterByRefBytes.lower(packed),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeFrameBatch.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeConclaveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_conclave_ffi_fn_method_framecrypto_encrypt_batch,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -7545,6 +7824,20 @@ def default_meeting_options() -> MeetingOptions:
         *_uniffi_lowered_args,
     )
     return _uniffi_lift_return(_uniffi_ffi_result)
+def frame_batch_limits() -> FrameBatchLimits:
+    """
+    The batch bounds ([`MAX_FRAME_BATCH`], [`MAX_FRAME_BATCH_BYTES`]).
+"""
+    _uniffi_lowered_args = (
+    )
+    _uniffi_lift_return = _UniffiFfiConverterTypeFrameBatchLimits.lift
+    _uniffi_error_converter = None
+    _uniffi_ffi_result = _uniffi_rust_call_with_error(
+        _uniffi_error_converter,
+        _UniffiLib.uniffi_conclave_ffi_fn_func_frame_batch_limits,
+        *_uniffi_lowered_args,
+    )
+    return _uniffi_lift_return(_uniffi_ffi_result)
 def library_version() -> str:
     """
     The version of this library (the Cargo package version).
@@ -7637,18 +7930,21 @@ def supported_cipher_suites() -> typing.List[CipherSuite]:
 
 __all__ = [
     "InternalError",
+    "ConclaveError",
     "LogLevel",
     "CipherSuite",
     "AdmissionPolicy",
     "Destination",
     "CallbackError",
-    "ConclaveError",
     "JoinRefusal",
     "MediaCodec",
     "RemovalReason",
     "MeetingEvent",
     "Recipient",
     "DecryptedFrame",
+    "FrameFailure",
+    "FrameBatch",
+    "FrameBatchLimits",
     "LogRecord",
     "MeetingOptions",
     "Participant",
@@ -7656,6 +7952,7 @@ __all__ = [
     "Transmit",
     "cipher_suite_id",
     "default_meeting_options",
+    "frame_batch_limits",
     "library_version",
     "media_is_keyframe",
     "monotonic_now_ms",

@@ -71,6 +71,17 @@ impl FrameCrypto {
         Self { inner }
     }
 
+    /// Wraps an engine frame crypto, for Rust callers and benchmarks (not exported to other
+    /// languages, which get theirs from [`Meeting::frame_crypto`]).
+    pub fn from_engine(engine: Arc<CoreFrameCrypto>) -> Self {
+        Self::new(engine)
+    }
+
+    /// The engine's frame crypto behind this object, borrowed.
+    pub(crate) fn engine_ref(&self) -> &CoreFrameCrypto {
+        &self.inner
+    }
+
     /// The engine's frame crypto behind this object, for Rust callers (not exported to other
     /// languages): its `encrypt_into`/`decrypt_into` avoid allocations.
     pub fn engine(&self) -> Arc<CoreFrameCrypto> {

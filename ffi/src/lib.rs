@@ -31,6 +31,7 @@ mod admission;
 mod error;
 mod event;
 mod frame;
+mod frame_batch;
 mod identity;
 mod log;
 mod media;
@@ -46,6 +47,11 @@ use std::time::{Duration, Instant};
 pub use admission::{AdmissionPolicy, JoinRefusal};
 pub use error::ConclaveError;
 pub use frame::{DecryptedFrame, FrameCrypto, SenderDiagnostics};
+pub use frame_batch::{
+    BATCH_FAILED, BATCH_OK, DECRYPT_INPUT_HEADER, DECRYPT_OUTPUT_HEADER, ENCRYPT_INPUT_HEADER,
+    ENCRYPT_OUTPUT_HEADER, FrameBatch, FrameBatchLimits, FrameFailure, MAX_FRAME_BATCH,
+    MAX_FRAME_BATCH_BYTES, PackedBytes, frame_batch_limits,
+};
 pub use identity::Identity;
 pub use log::{LogLevel, LogRecord, Logger, set_logger};
 pub use media::{MediaCodec, media_is_keyframe};

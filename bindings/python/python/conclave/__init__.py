@@ -1,7 +1,8 @@
 """Conclave: end-to-end encryption for group video meetings (Python bindings of the Rust engine).
 
 The generated uniffi module (``conclave.conclave``) is re-exported here, made safe and Pythonic
-(``_pythonic``), plus an asyncio driver (``AsyncMeetingSession``, in ``conclave.aio``).
+(``_pythonic``), with many-frame methods on ``FrameCrypto`` (``_batch``), plus an asyncio driver
+(``AsyncMeetingSession``, in ``conclave.aio``).
 """
 
 try:  # wheel built by maturin: conclave/conclave/conclave.py (with the library beside it)
@@ -9,10 +10,12 @@ try:  # wheel built by maturin: conclave/conclave/conclave.py (with the library 
 except ImportError:  # scripts/test-bindings.sh: conclave/conclave.py
     from . import conclave as _generated
 from ._pythonic import make_pythonic as _make_pythonic
+from ._batch import install as _install_batch
 
 _generated_all = list(_generated.__all__)
 globals().update({name: getattr(_generated, name) for name in _generated_all})
 _make_pythonic(_generated)
+_install_batch(_generated)  # FrameCrypto.encrypt_many / decrypt_many
 
 from .aio import AsyncMeetingSession  # noqa: E402 (needs the patched classes)
 

@@ -471,6 +471,22 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
+    typealias FfiType = UInt32
+    typealias SwiftType = UInt32
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt32 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterInt32: FfiConverterPrimitive {
     typealias FfiType = Int32
     typealias SwiftType = Int32
@@ -646,6 +662,38 @@ public protocol FrameCryptoProtocol: AnyObject, Sendable {
     func sendEpoch()  -> Int64?
     
     /**
+     * Decrypts many frames received at time `now_ms` in one call (see
+     * [`FrameCrypto::decrypt`] for one frame).
+     *
+     * `packed` holds, per frame, `len: u32` (little-endian), then `len` frame bytes; at most
+     * `MAX_FRAME_BATCH` (1,024) frames and `MAX_FRAME_BATCH_BYTES` (4 MiB). The result's
+     * `packed` holds, per frame in order, `status: u8` (0 decrypted, 1 failed), `sender: u32`,
+     * `stream: u32`, `epoch: u64`, `counter: u64`, `prefix_len: u32`, `len: u32`, then `len`
+     * plaintext bytes (clear prefix included); each failed frame (zeros, no bytes) is in
+     * `failures` with its index and the error `decrypt` would have raised (`Tampered`,
+     * `Replayed`, ...), and is counted in [`FrameCrypto::diagnostics`] as usual.
+     *
+     * Fails as a whole, with `InvalidArgument` and before decrypting anything, only when
+     * `now_ms` is negative or the packing is malformed or over a bound.
+     */
+    func decryptBatch(packed: Data, nowMs: Int64) throws  -> FrameBatch
+    
+    /**
+     * Encrypts many frames in one call (see [`FrameCrypto::encrypt`] for one frame).
+     *
+     * `packed` holds, per frame, `stream: i32, prefix_len: i32, len: u32` (little-endian), then
+     * `len` plaintext bytes; at most `MAX_FRAME_BATCH` (1,024) frames and
+     * `MAX_FRAME_BATCH_BYTES` (4 MiB). The result's `packed` holds, per frame in order,
+     * `status: u8` (0 sealed, 1 failed), `len: u32`, then `len` frame bytes; each failed frame
+     * (no bytes) is in `failures` with its index and the error `encrypt` would have raised. A
+     * failed frame uses no counter.
+     *
+     * Fails as a whole, with `InvalidArgument` and before sealing anything, only when the
+     * packing is malformed or over a bound.
+     */
+    func encryptBatch(packed: Data) throws  -> FrameBatch
+    
+    /**
      * Decrypts a frame made by [`FrameCrypto::encrypt_media`] with the same `codec`, received
      * at `now_ms`, and returns the codec frame. Fails like [`FrameCrypto::decrypt`], and with
      * `Decode` when the received frame is not a valid bitstream of `codec`.
@@ -812,6 +860,59 @@ open func sendEpoch() -> Int64?  {
     uniffi_conclave_ffi_fn_method_framecrypto_send_epoch(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
+})
+}
+    
+    /**
+     * Decrypts many frames received at time `now_ms` in one call (see
+     * [`FrameCrypto::decrypt`] for one frame).
+     *
+     * `packed` holds, per frame, `len: u32` (little-endian), then `len` frame bytes; at most
+     * `MAX_FRAME_BATCH` (1,024) frames and `MAX_FRAME_BATCH_BYTES` (4 MiB). The result's
+     * `packed` holds, per frame in order, `status: u8` (0 decrypted, 1 failed), `sender: u32`,
+     * `stream: u32`, `epoch: u64`, `counter: u64`, `prefix_len: u32`, `len: u32`, then `len`
+     * plaintext bytes (clear prefix included); each failed frame (zeros, no bytes) is in
+     * `failures` with its index and the error `decrypt` would have raised (`Tampered`,
+     * `Replayed`, ...), and is counted in [`FrameCrypto::diagnostics`] as usual.
+     *
+     * Fails as a whole, with `InvalidArgument` and before decrypting anything, only when
+     * `now_ms` is negative or the packing is malformed or over a bound.
+     */
+open func decryptBatch(packed: Data, nowMs: Int64)throws  -> FrameBatch  {
+    return try  FfiConverterTypeFrameBatch_lift(try rustCallWithError(FfiConverterTypeConclaveError_lift) {
+        uniffiCallStatus in
+        FfiConverterByRefBytes.lower(packed) { packedFb in
+    uniffi_conclave_ffi_fn_method_framecrypto_decrypt_batch(
+            self.uniffiCloneHandle(),
+        packedFb,
+        FfiConverterInt64.lower(nowMs),uniffiCallStatus
+    )
+        }
+})
+}
+    
+    /**
+     * Encrypts many frames in one call (see [`FrameCrypto::encrypt`] for one frame).
+     *
+     * `packed` holds, per frame, `stream: i32, prefix_len: i32, len: u32` (little-endian), then
+     * `len` plaintext bytes; at most `MAX_FRAME_BATCH` (1,024) frames and
+     * `MAX_FRAME_BATCH_BYTES` (4 MiB). The result's `packed` holds, per frame in order,
+     * `status: u8` (0 sealed, 1 failed), `len: u32`, then `len` frame bytes; each failed frame
+     * (no bytes) is in `failures` with its index and the error `encrypt` would have raised. A
+     * failed frame uses no counter.
+     *
+     * Fails as a whole, with `InvalidArgument` and before sealing anything, only when the
+     * packing is malformed or over a bound.
+     */
+open func encryptBatch(packed: Data)throws  -> FrameBatch  {
+    return try  FfiConverterTypeFrameBatch_lift(try rustCallWithError(FfiConverterTypeConclaveError_lift) {
+        uniffiCallStatus in
+        FfiConverterByRefBytes.lower(packed) { packedFb in
+    uniffi_conclave_ffi_fn_method_framecrypto_encrypt_batch(
+            self.uniffiCloneHandle(),
+        packedFb,uniffiCallStatus
+    )
+        }
 })
 }
     
@@ -3367,6 +3468,214 @@ public func FfiConverterTypeDecryptedFrame_lift(_ buf: RustBuffer) throws -> Dec
 #endif
 public func FfiConverterTypeDecryptedFrame_lower(_ value: DecryptedFrame) -> RustBuffer {
     return FfiConverterTypeDecryptedFrame.lower(value)
+}
+
+
+/**
+ * The result of a batch call: every frame's result packed in input order, and the failures.
+ */
+public struct FrameBatch: Equatable, Hashable {
+    /**
+     * One entry per input frame, in input order (layout in the method's documentation).
+     */
+    public var packed: Data
+    /**
+     * The frames that failed, in input order. Empty when every frame succeeded.
+     */
+    public var failures: [FrameFailure]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * One entry per input frame, in input order (layout in the method's documentation).
+         */packed: Data, 
+        /**
+         * The frames that failed, in input order. Empty when every frame succeeded.
+         */failures: [FrameFailure]) {
+        self.packed = packed
+        self.failures = failures
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FrameBatch: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFrameBatch: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FrameBatch {
+        return
+            try FrameBatch(
+                packed: FfiConverterData.read(from: &buf), 
+                failures: FfiConverterSequenceTypeFrameFailure.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FrameBatch, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.packed, into: &buf)
+        FfiConverterSequenceTypeFrameFailure.write(value.failures, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFrameBatch_lift(_ buf: RustBuffer) throws -> FrameBatch {
+    return try FfiConverterTypeFrameBatch.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFrameBatch_lower(_ value: FrameBatch) -> RustBuffer {
+    return FfiConverterTypeFrameBatch.lower(value)
+}
+
+
+/**
+ * The bounds of one batch call, for the foreign-language wrappers (which split larger batches
+ * instead of hard-coding them).
+ */
+public struct FrameBatchLimits: Equatable, Hashable {
+    /**
+     * [`MAX_FRAME_BATCH`].
+     */
+    public var maxFrames: UInt32
+    /**
+     * [`MAX_FRAME_BATCH_BYTES`].
+     */
+    public var maxBytes: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * [`MAX_FRAME_BATCH`].
+         */maxFrames: UInt32, 
+        /**
+         * [`MAX_FRAME_BATCH_BYTES`].
+         */maxBytes: UInt32) {
+        self.maxFrames = maxFrames
+        self.maxBytes = maxBytes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FrameBatchLimits: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFrameBatchLimits: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FrameBatchLimits {
+        return
+            try FrameBatchLimits(
+                maxFrames: FfiConverterUInt32.read(from: &buf), 
+                maxBytes: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FrameBatchLimits, into buf: inout [UInt8]) {
+        FfiConverterUInt32.write(value.maxFrames, into: &buf)
+        FfiConverterUInt32.write(value.maxBytes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFrameBatchLimits_lift(_ buf: RustBuffer) throws -> FrameBatchLimits {
+    return try FfiConverterTypeFrameBatchLimits.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFrameBatchLimits_lower(_ value: FrameBatchLimits) -> RustBuffer {
+    return FfiConverterTypeFrameBatchLimits.lower(value)
+}
+
+
+/**
+ * One frame of a batch that failed.
+ */
+public struct FrameFailure: Equatable, Hashable {
+    /**
+     * Position of the frame in the batch (0-based).
+     */
+    public var index: Int32
+    /**
+     * Why it failed: what the single-frame call would have raised.
+     */
+    public var error: ConclaveError
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Position of the frame in the batch (0-based).
+         */index: Int32, 
+        /**
+         * Why it failed: what the single-frame call would have raised.
+         */error: ConclaveError) {
+        self.index = index
+        self.error = error
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FrameFailure: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFrameFailure: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FrameFailure {
+        return
+            try FrameFailure(
+                index: FfiConverterInt32.read(from: &buf), 
+                error: FfiConverterTypeConclaveError.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FrameFailure, into buf: inout [UInt8]) {
+        FfiConverterInt32.write(value.index, into: &buf)
+        FfiConverterTypeConclaveError.write(value.error, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFrameFailure_lift(_ buf: RustBuffer) throws -> FrameFailure {
+    return try FfiConverterTypeFrameFailure.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFrameFailure_lower(_ value: FrameFailure) -> RustBuffer {
+    return FfiConverterTypeFrameFailure.lower(value)
 }
 
 
@@ -5983,6 +6292,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeFrameFailure: FfiConverterRustBuffer {
+    typealias SwiftType = [FrameFailure]
+
+    public static func write(_ value: [FrameFailure], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeFrameFailure.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [FrameFailure] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [FrameFailure]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeFrameFailure.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeParticipant: FfiConverterRustBuffer {
     typealias SwiftType = [Participant]
 
@@ -6105,6 +6439,16 @@ public func monotonicNowMs() -> Int64  {
 })
 }
 /**
+ * The batch bounds ([`MAX_FRAME_BATCH`], [`MAX_FRAME_BATCH_BYTES`]).
+ */
+public func frameBatchLimits() -> FrameBatchLimits  {
+    return try!  FfiConverterTypeFrameBatchLimits_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_conclave_ffi_fn_func_frame_batch_limits(uniffiCallStatus
+    )
+})
+}
+/**
  * Installs `logger` for records at `level` or more important, for the whole process; `None`
  * removes it (the default: nothing is logged).
  */
@@ -6183,6 +6527,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_conclave_ffi_checksum_func_monotonic_now_ms() != 847) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_conclave_ffi_checksum_func_frame_batch_limits() != 12632) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_conclave_ffi_checksum_func_set_logger() != 43088) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -6214,6 +6561,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_conclave_ffi_checksum_method_framecrypto_send_epoch() != 37745) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_conclave_ffi_checksum_method_framecrypto_decrypt_batch() != 60040) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_conclave_ffi_checksum_method_framecrypto_encrypt_batch() != 54020) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_conclave_ffi_checksum_method_framecrypto_decrypt_media() != 4722) {
