@@ -52,8 +52,9 @@ struct Report {
 #[derive(Debug, Default)]
 pub(super) struct Removals {
     pending: BTreeMap<RemovalKey, Pending>,
-    /// Each participant's roster at the last observation.
+    /// Each participant's roster at the last observation, with the epoch state it belongs to.
     rosters: BTreeMap<String, BTreeSet<String>>,
+    roster_states: BTreeMap<String, (u64, [u8; 32])>,
 }
 
 impl Removals {
@@ -149,9 +150,18 @@ impl Removals {
         }
     }
 
-    /// Records each participant's roster (call after [`Removals::read_events`]).
-    pub(super) fn set_roster(&mut self, id: &str, roster: BTreeSet<String>) {
-        self.rosters.insert(id.to_string(), roster);
+    /// Records a participant's roster at its epoch state `(epoch, transcript hash)` (call after
+    /// [`Removals::read_events`]); `roster` is called only when the state changed.
+    pub(super) fn set_roster(
+        &mut self,
+        id: &str,
+        state: (u64, [u8; 32]),
+        roster: impl FnOnce() -> BTreeSet<String>,
+    ) {
+        if self.roster_states.get(id) != Some(&state) || !self.rosters.contains_key(id) {
+            self.rosters.insert(id.to_string(), roster());
+            self.roster_states.insert(id.to_string(), state);
+        }
     }
 
     /// Forgets what is pending about `id` (it joined again: a new membership).
