@@ -6,12 +6,41 @@
 //! out below as hex literals with the property the target checks.
 
 use std::path::Path;
+use std::time::Duration;
 
+use conclave_core::meeting::MeetingConfig;
+use conclave_core::sim::{InFlight, Ledger, Sim, TapAction};
 use conclave_protocol::v1 as pb;
 use conclave_protocol::{MessageKind, decode_bounded, encode};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
 
 #[path = "../../fuzz/common/mod.rs"]
 mod common;
+
+/// The simulation the `sim_ops` regressions replay by hand (real crypto).
+type S = Sim<ChaCha20Rng>;
+
+/// Advances `secs` seconds one at a time, checking the confidentiality ledger at each step.
+fn advance(s: &mut S, secs: u64, ledger: &mut Ledger) {
+    for _ in 0..secs {
+        s.advance(Duration::from_secs(1), Duration::from_secs(1));
+        ledger.observe(s);
+        ledger.seal_frames(s);
+        assert!(ledger.violations.is_empty(), "{:?}", ledger.violations);
+    }
+}
+
+/// Cuts the participants in `who` off from the others (as `sim_ops`'s `Partition`).
+fn cut_off(s: &mut S, who: &'static [&'static str]) {
+    s.tap = Some(Box::new(move |m: &mut InFlight| {
+        if who.contains(&m.from.as_str()) != who.contains(&m.to.as_str()) {
+            TapAction::Drop
+        } else {
+            TapAction::Deliver
+        }
+    }));
+}
 
 fn reproducers(target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -103,31 +132,6 @@ fn decode_commit_short_negative_enum_is_rejected() {
 /// from the epoch change of the removing commit itself.
 #[test]
 fn sim_ops_dead_branch_removal_is_not_the_live_removal() {
-    use std::time::Duration;
-
-    use conclave_core::meeting::MeetingConfig;
-    use conclave_core::sim::{InFlight, Ledger, Sim, TapAction};
-    use rand_chacha::ChaCha20Rng;
-    use rand_core::SeedableRng;
-
-    type S = Sim<ChaCha20Rng>;
-    fn advance(s: &mut S, secs: u64, ledger: &mut Ledger) {
-        for _ in 0..secs {
-            s.advance(Duration::from_secs(1), Duration::from_secs(1));
-            ledger.observe(s);
-            ledger.seal_frames(s);
-            assert!(ledger.violations.is_empty(), "{:?}", ledger.violations);
-        }
-    }
-    fn cut_off(s: &mut S, who: &'static str) {
-        s.tap = Some(Box::new(move |m: &mut InFlight| {
-            if (m.from == who) != (m.to == who) {
-                TapAction::Drop
-            } else {
-                TapAction::Deliver
-            }
-        }));
-    }
     let mut s: S = Sim::new(
         b"fuzz-meeting-id-0001",
         MeetingConfig::default(),
@@ -139,13 +143,13 @@ fn sim_ops_dead_branch_removal_is_not_the_live_removal() {
     s.join("relay2").unwrap();
     advance(&mut s, 42, &mut ledger);
     s.join("relay3").unwrap();
-    cut_off(&mut s, "p0");
+    cut_off(&mut s, &["p0"]);
     advance(&mut s, 58, &mut ledger);
     assert!(
         s.participants["relay1"].is_leader(),
         "the majority failed over"
     );
-    cut_off(&mut s, "relay1");
+    cut_off(&mut s, &["relay1"]);
     advance(&mut s, 102, &mut ledger);
     // Both cut-off leaders made their own unstable epoch; the live branch removed them both.
     assert!(s.participants["relay1"].is_leader());
@@ -177,14 +181,6 @@ fn sim_ops_dead_branch_removal_is_not_the_live_removal() {
 /// with a fresh receiver.
 #[test]
 fn sim_ops_replay_window_is_no_key_identification() {
-    use std::time::Duration;
-
-    use conclave_core::meeting::MeetingConfig;
-    use conclave_core::sim::{InFlight, Ledger, Sim, TapAction};
-    use rand_chacha::ChaCha20Rng;
-    use rand_core::SeedableRng;
-
-    type S = Sim<ChaCha20Rng>;
     let check = |s: &S, ledger: &mut Ledger| {
         ledger.observe(s);
         ledger.seal_frames(s);
@@ -258,31 +254,6 @@ fn sim_ops_replay_window_is_no_key_identification() {
 /// branches.
 #[test]
 fn sim_ops_removals_are_counted_per_commit() {
-    use std::time::Duration;
-
-    use conclave_core::meeting::MeetingConfig;
-    use conclave_core::sim::{InFlight, Ledger, Sim, TapAction};
-    use rand_chacha::ChaCha20Rng;
-    use rand_core::SeedableRng;
-
-    type S = Sim<ChaCha20Rng>;
-    fn advance(s: &mut S, secs: u64, ledger: &mut Ledger) {
-        for _ in 0..secs {
-            s.advance(Duration::from_secs(1), Duration::from_secs(1));
-            ledger.observe(s);
-            ledger.seal_frames(s);
-            assert!(ledger.violations.is_empty(), "{:?}", ledger.violations);
-        }
-    }
-    fn cut_off(s: &mut S, who: &'static [&'static str]) {
-        s.tap = Some(Box::new(move |m: &mut InFlight| {
-            if who.contains(&m.from.as_str()) != who.contains(&m.to.as_str()) {
-                TapAction::Drop
-            } else {
-                TapAction::Deliver
-            }
-        }));
-    }
     let mut s: S = Sim::new(
         b"fuzz-meeting-id-0001",
         MeetingConfig::default(),

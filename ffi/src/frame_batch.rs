@@ -232,6 +232,30 @@ fn push_failed(out: &mut Vec<u8>, header: usize) {
     }
 }
 
+/// Runs `one` on every item, appending each result to `out` (a failed item gets a
+/// [`BATCH_FAILED`] entry of `header` zero bytes and a [`FrameFailure`]).
+fn run_batch<T>(
+    items: impl Iterator<Item = T>,
+    header: usize,
+    mut out: Vec<u8>,
+    mut one: impl FnMut(T, &mut Vec<u8>) -> Result<(), ConclaveError>,
+) -> FrameBatch {
+    let mut failures = Vec::new();
+    for (index, item) in items.enumerate() {
+        if let Err(error) = one(item, &mut out) {
+            push_failed(&mut out, header);
+            failures.push(FrameFailure {
+                index: i32::try_from(index).unwrap_or(i32::MAX),
+                error,
+            });
+        }
+    }
+    FrameBatch {
+        packed: PackedBytes(out),
+        failures,
+    }
+}
+
 impl FrameCrypto {
     /// Seals one entry into `out` after its 5-byte header; on failure leaves `out` as it was.
     fn encrypt_one(&self, e: &EncryptEntry<'_>, out: &mut Vec<u8>) -> Result<(), ConclaveError> {
@@ -326,26 +350,18 @@ impl FrameCrypto {
     /// packing is malformed or over a bound.
     pub fn encrypt_batch(&self, packed: &[u8]) -> Result<FrameBatch, ConclaveError> {
         let entries = encrypt_entries(packed)?;
-        let mut out = Vec::with_capacity(
+        let out = Vec::with_capacity(
             entries
                 .iter()
                 .map(|e| max_frame_len(e.plaintext.len()).saturating_add(5))
                 .fold(0usize, usize::saturating_add),
         );
-        let mut failures = Vec::new();
-        for (index, e) in entries.iter().enumerate() {
-            if let Err(error) = self.encrypt_one(e, &mut out) {
-                push_failed(&mut out, ENCRYPT_OUTPUT_HEADER as usize);
-                failures.push(FrameFailure {
-                    index: i32::try_from(index).unwrap_or(i32::MAX),
-                    error,
-                });
-            }
-        }
-        Ok(FrameBatch {
-            packed: PackedBytes(out),
-            failures,
-        })
+        Ok(run_batch(
+            entries.iter(),
+            ENCRYPT_OUTPUT_HEADER as usize,
+            out,
+            |e, out| self.encrypt_one(e, out),
+        ))
     }
 
     /// Decrypts many frames received at time `now_ms` in one call (see
@@ -365,25 +381,14 @@ impl FrameCrypto {
         let now = ms(now_ms)?;
         let frames = split_packed(packed, DECRYPT_INPUT_HEADER as usize)?;
         let header = DECRYPT_OUTPUT_HEADER as usize;
-        let mut out = Vec::with_capacity(
+        let out = Vec::with_capacity(
             frames
                 .iter()
                 .map(|(_, f)| f.len().saturating_add(header))
                 .fold(0usize, usize::saturating_add),
         );
-        let mut failures = Vec::new();
-        for (index, (_, frame)) in frames.iter().enumerate() {
-            if let Err(error) = self.decrypt_one(frame, now, &mut out) {
-                push_failed(&mut out, header);
-                failures.push(FrameFailure {
-                    index: i32::try_from(index).unwrap_or(i32::MAX),
-                    error,
-                });
-            }
-        }
-        Ok(FrameBatch {
-            packed: PackedBytes(out),
-            failures,
-        })
+        Ok(run_batch(frames.iter(), header, out, |(_, frame), out| {
+            self.decrypt_one(frame, now, out)
+        }))
     }
 }
