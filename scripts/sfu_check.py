@@ -121,9 +121,9 @@ if mjrs:
         cmd += ["-i", path, "-f", "framemd5", "-"]
         p = subprocess.run(cmd, capture_output=True, text=True)
         md5s = [l.split(",")[-1].strip() for l in p.stdout.splitlines() if not l.startswith("#")]
-        return p.returncode, md5s, p.stderr.count("\n")
+        return p.returncode, md5s, p.stderr.count("\n"), p.stderr.splitlines()[:6]
 
-    rc_enc, enc_md5, enc_errors = framemd5(rec)
+    rc_enc, enc_md5, enc_errors, _ = framemd5(rec)
     out = os.path.join(work, "bob-decrypted.h264")
     p = subprocess.run(["timeout", "60", binary, "open-recording", "--recording", rec, "--keys",
                         os.path.join(work, "keys.txt"), "--clear-log",
@@ -131,7 +131,9 @@ if mjrs:
                        capture_output=True, text=True)
     print("  open-recording:", p.stdout.strip(), p.stderr.strip()[-300:])
     summary = json.loads(p.stdout.strip().splitlines()[-1]) if p.stdout.strip() else {}
-    rc_dec, dec_md5, dec_errors = framemd5(out, "h264")
+    rc_dec, dec_md5, dec_errors, dec_first_errors = framemd5(out, "h264")
+    for line in dec_first_errors:
+        print("  ffmpeg (decrypted recording):", line)
     frames = summary.get("frames", 0)
     rejected = summary.get("rejected", {})
     check(frames > 0 and summary.get("identical_to_clear") == summary.get("decrypted")
@@ -139,8 +141,15 @@ if mjrs:
           f"decrypted with the exported keys, {summary.get('decrypted')} of {frames} recorded "
           f"frames are byte-identical to what bob encoded (rejected: {rejected or 'none'}; "
           f"bob tampered with {tampered_sent})")
-    check(rc_dec == 0 and len(dec_md5) > 0 and dec_errors == 0,
-          f"ffmpeg decodes the decrypted recording: {len(dec_md5)} frames, {dec_errors} errors")
+    # The decrypted stream has gaps where bob's tampered frames were rejected (every 20th video
+    # frame, on purpose): whether ffmpeg then conceals (and logs errors) or skips to the next
+    # decodable picture depends on which frames the gaps hit, i.e. on timing. Error lines are
+    # therefore accepted only when frames are missing; every decrypted frame is byte-identical
+    # to bob's encoder output (the check above), which is the property that matters.
+    missing = sum(rejected.values())
+    check(rc_dec == 0 and len(dec_md5) > 0 and (dec_errors == 0 or missing > 0),
+          f"ffmpeg decodes the decrypted recording: {len(dec_md5)} frames, {dec_errors} error "
+          f"lines ({missing} frames missing: the rejected ones)")
     same = len(set(enc_md5) & set(dec_md5))
     print(f"  without keys: ffmpeg exit {rc_enc}, {len(enc_md5)} pictures, {enc_errors} error "
           f"lines, {same} pictures equal to a decrypted one")
