@@ -436,11 +436,63 @@ fun testClosedObjects() {
     expectThrows<IllegalStateException> { m.epoch() }
 }
 
+/** The packed batch calls (layout in `ffi/src/frame_batch.rs`, little-endian): three frames
+ *  encrypted in one call, decrypted in one call with the second tampered. The tampered frame
+ *  fails alone, with the error `decrypt` raises; the others decrypt. */
+fun testFrameBatch() {
+    val r = threeInMeeting()
+    val alice = r.members.getValue("alice").frameCrypto()
+    val bob = r.members.getValue("bob").frameCrypto()
+    val le = java.nio.ByteOrder.LITTLE_ENDIAN
+    val payloads = listOf("one", "two", "three").map { it.toByteArray() }
+    val enc = java.nio.ByteBuffer.allocateDirect(payloads.sumOf { 12 + it.size }).order(le)
+    for (p in payloads) {
+        enc.putInt(2).putInt(0).putInt(p.size).put(p)
+    }
+    enc.flip()
+    val sealed = alice.encryptBatch(enc)
+    check(sealed.failures.isEmpty()) { "encrypt failures ${sealed.failures}" }
+    val out = java.nio.ByteBuffer.wrap(sealed.packed).order(le)
+    val frames = payloads.map {
+        check(out.get() == 0.toByte()) { "status" }
+        ByteArray(out.getInt()).also { f -> out.get(f) }
+    }
+    check(!out.hasRemaining()) { "bytes after the last frame" }
+    frames[1][frames[1].size - 1] = (frames[1].last().toInt() xor 1).toByte()
+    val dec = java.nio.ByteBuffer.allocateDirect(frames.sumOf { 4 + it.size }).order(le)
+    for (f in frames) {
+        dec.putInt(f.size).put(f)
+    }
+    dec.flip()
+    val opened = bob.decryptBatch(dec, r.clockMs)
+    check(opened.failures.size == 1 && opened.failures[0].index == 1) { "failures ${opened.failures}" }
+    check(opened.failures[0].error is ConclaveException.Tampered) { "error ${opened.failures[0].error}" }
+    val o = java.nio.ByteBuffer.wrap(opened.packed).order(le)
+    for ((i, p) in payloads.withIndex()) {
+        val status = o.get()
+        val sender = o.getInt()
+        val stream = o.getInt()
+        o.getLong() // epoch
+        o.getLong() // counter
+        o.getInt() // prefix_len
+        val plaintext = ByteArray(o.getInt()).also { o.get(it) }
+        if (i == 1) {
+            check(status == 1.toByte() && plaintext.isEmpty()) { "failed entry" }
+        } else {
+            check(status == 0.toByte() && plaintext.contentEquals(p)) { "frame $i" }
+            check(stream == 2 && sender == r.members.getValue("alice").ownLeaf()) { "fields of $i" }
+        }
+    }
+    val diag = bob.diagnostics().first { it.sender == r.members.getValue("alice").ownLeaf() }
+    check(diag.decrypted == 2L && diag.tampered == 1L) { "diagnostics $diag" }
+}
+
 fun main() {
     val tests = listOf(
         "join and agree" to ::testJoinAndAgree,
         "frames both ways" to ::testFramesBothWays,
         "tampered and replayed" to ::testTamperedAndReplayed,
+        "frame batch" to ::testFrameBatch,
         "leave, remove, rekey" to ::testLeaveRemoveRekey,
         "rotation while media runs" to ::testRotationWhileMediaRuns,
         "identity and options" to ::testIdentityAndOptions,
