@@ -42,27 +42,20 @@ impl Net {
     fn add(self: &Arc<Self>, pid: &str, leader: bool) -> Arc<MeetingSession> {
         let port = Arc::new(Port(Arc::clone(self), pid.into()));
         let id = Identity::generate().expect("id");
-        let s = if leader {
-            MeetingSession::create(
-                MEETING.to_vec(),
-                pid.into(),
-                id,
-                port.clone(),
-                port,
-                0,
-                None,
-            )
+        let start = if leader {
+            MeetingSession::create
         } else {
-            MeetingSession::join(
-                MEETING.to_vec(),
-                pid.into(),
-                id,
-                port.clone(),
-                port,
-                0,
-                None,
-            )
-        }
+            MeetingSession::join
+        };
+        let s = start(
+            MEETING.to_vec(),
+            pid.into(),
+            id,
+            port.clone(),
+            port,
+            0,
+            None,
+        )
         .expect("session");
         self.members
             .lock()
