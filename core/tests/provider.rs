@@ -3,7 +3,6 @@
 //! appendix A.5.1 in rfc9180.json), HPKE suite 2 (suite2.json); and meetings whose
 //! participants use different providers (identical wire results).
 
-use std::convert::Infallible;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -16,6 +15,10 @@ use conclave_core::{CipherSuite, IdentityKey, PublicIdentity};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::Value;
+
+#[path = "common/fixed_rng.rs"]
+mod fixed_rng;
+use fixed_rng::FixedRng;
 
 fn load(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -49,31 +52,6 @@ fn label(label: &str) -> &'static str {
     .find(|l| *l == label)
     .unwrap()
 }
-
-/// Yields exactly the given bytes, then panics.
-struct FixedRng(Vec<u8>, usize);
-
-impl rand_core::TryRng for FixedRng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        let end = self.1 + dst.len();
-        dst.copy_from_slice(&self.0[self.1..end]);
-        self.1 = end;
-        Ok(())
-    }
-}
-
-impl rand_core::TryCryptoRng for FixedRng {}
 
 #[test]
 fn the_default_provider_is_rustcrypto_and_all_lists_it() {

@@ -7,10 +7,13 @@
 //! minimal implementation of `spec/key-schedule.md` written here from the spec text (module
 //! [`spec`]), so that the files are self-validating.
 
-use std::convert::Infallible;
 use std::path::PathBuf;
 
 use serde_json::{Map, Value, json};
+
+#[path = "common/fixed_rng.rs"]
+mod fixed_rng;
+use fixed_rng::FixedRng;
 
 #[path = "vectors/hpke.rs"]
 mod hpke_vectors;
@@ -166,45 +169,6 @@ fn rand32<R: rand_core::Rng>(rng: &mut R) -> [u8; 32] {
     rng.fill_bytes(&mut b);
     b
 }
-
-/// A random source that yields exactly the given bytes, then panics. `HpkeKeyPair::generate`
-/// and `hpke::seal` draw 32 bytes of `ikm` from it, so `FixedRng::new(ikm)` pins them.
-struct FixedRng {
-    bytes: Vec<u8>,
-    pos: usize,
-}
-
-impl FixedRng {
-    fn new(bytes: &[u8]) -> Self {
-        Self {
-            bytes: bytes.to_vec(),
-            pos: 0,
-        }
-    }
-}
-
-impl rand_core::TryRng for FixedRng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        let end = self.pos + dst.len();
-        assert!(end <= self.bytes.len(), "FixedRng exhausted");
-        dst.copy_from_slice(&self.bytes[self.pos..end]);
-        self.pos = end;
-        Ok(())
-    }
-}
-
-impl rand_core::TryCryptoRng for FixedRng {}
 
 #[test]
 fn key_schedule_json() {

@@ -5,39 +5,16 @@
 //! `spec/suites.md` section 2A, written here from that text (ML-KEM-768 and X25519 are the only
 //! primitives taken from libraries).
 
-use std::convert::Infallible;
-
 use conclave_core::CipherSuite;
 use conclave_core::hpke::{HpkeKeyPair, seal};
 use serde_json::{Value, json};
 
+#[path = "common/fixed_rng.rs"]
+mod fixed_rng;
+use fixed_rng::FixedRng;
+
 const SUITE: CipherSuite = CipherSuite::XWingSha256ChaCha20Poly1305;
 const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/vectors/suite2.json");
-
-/// Yields fixed bytes: the seal draws the X-Wing encapsulation randomness from it.
-struct FixedRng(Vec<u8>, usize);
-
-impl rand_core::TryRng for FixedRng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        let end = self.1 + dst.len();
-        assert!(end <= self.0.len(), "fixed randomness exhausted");
-        dst.copy_from_slice(&self.0[self.1..end]);
-        self.1 = end;
-        Ok(())
-    }
-}
-impl rand_core::TryCryptoRng for FixedRng {}
 
 fn bytes(seed: u8, len: usize) -> Vec<u8> {
     (0..len)

@@ -29,13 +29,11 @@
 //! toolchains (Xcode, the NDK), as `ring` does.
 
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
-use hpke::aead::ChaCha20Poly1305;
-use hpke::kdf::HkdfSha256;
-use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
+use hpke::{Deserializable, Serializable};
 use zeroize::Zeroizing;
 
-use super::aws_lc_kem::{self, AwsLcP256, EncappedKey, PrivateKey, PublicKey};
-use super::rustcrypto::{MISMATCH, RngRef, parse_low_s};
+use super::aws_lc_kem::{self, AwsLcP256, PrivateKey, PublicKey};
+use super::rustcrypto::{MISMATCH, open_with, parse_low_s, seal_to};
 use super::{CryptoProvider, RustCrypto};
 use crate::hpke::HpkeKeyPair;
 use crate::identity::{IdentityKey, PublicIdentity, SIGNATURE_LEN};
@@ -48,11 +46,6 @@ pub struct AwsLc;
 
 /// An AWS-LC private key parsed from an [`HpkeKeyPair`], cached in it (on first open).
 pub(crate) type AwsLcKey = PrivateKey;
-
-const BAD_ENC: CryptoError = CryptoError::InvalidPublicKey {
-    what: "HPKE encapsulated",
-    reason: "not a valid encapsulation for the suite",
-};
 
 /// Parses a suite-1 HPKE public key with the same checks and errors as RustCrypto's
 /// `check_public_key`: 65 bytes starting 0x04, then a point on P-256.
@@ -131,16 +124,7 @@ impl CryptoProvider for AwsLc {
             return RustCrypto.hpke_seal(suite, public_key, info, aad, plaintext, rng);
         }
         let pk = p256_public_key(public_key)?;
-        let (enc, ct) = hpke::single_shot_seal_with_rng::<ChaCha20Poly1305, HkdfSha256, AwsLcP256>(
-            &OpModeS::Base,
-            &pk,
-            info,
-            plaintext,
-            aad,
-            &mut RngRef(rng),
-        )
-        .map_err(|_| CryptoError::SealFailed("HPKE seal"))?;
-        Ok((enc.to_bytes().to_vec(), ct))
+        seal_to::<AwsLcP256>(&pk, info, aad, plaintext, rng)
     }
 
     fn hpke_open(
@@ -162,19 +146,7 @@ impl CryptoProvider for AwsLc {
             .ok_or(CryptoError::InvalidSecretKey(
                 "not an HPKE private key of the suite",
             ))?;
-        let enc = EncappedKey::from_bytes(enc).map_err(|_| BAD_ENC)?;
-        let pt = hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, AwsLcP256>(
-            &OpModeR::Base,
-            sk,
-            &enc,
-            info,
-            ciphertext,
-            aad,
-        )
-        .map_err(|_| CryptoError::DecryptFailed {
-            what: "HPKE ciphertext",
-        })?;
-        Ok(Zeroizing::new(pt))
+        open_with::<AwsLcP256>(sk, enc, info, aad, ciphertext)
     }
 }
 

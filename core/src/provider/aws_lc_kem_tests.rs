@@ -2,7 +2,6 @@
 //! of `spec/vectors/rfc9180.json`: A.3.1 with AES-128-GCM, A.5.1 with ChaCha20-Poly1305) and
 //! against the `hpke` crate's own P-256 KEM.
 
-use std::convert::Infallible;
 use std::path::PathBuf;
 
 use hpke::aead::{AesGcm128, ChaCha20Poly1305};
@@ -13,36 +12,15 @@ use serde_json::Value;
 
 use super::{AwsLcP256, EncappedKey, PrivateKey, PublicKey, derive};
 
+#[path = "../../tests/common/fixed_rng.rs"]
+mod fixed_rng;
+use fixed_rng::FixedRng;
+
 /// The order n of P-256, big-endian.
 const ORDER: [u8; 32] = [
     0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
     0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
 ];
-
-/// Yields exactly the given bytes, then panics.
-struct FixedRng(Vec<u8>, usize);
-
-impl rand_core::TryRng for FixedRng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        let end = self.1 + dst.len();
-        dst.copy_from_slice(&self.0[self.1..end]);
-        self.1 = end;
-        Ok(())
-    }
-}
-
-impl rand_core::TryCryptoRng for FixedRng {}
 
 fn hx(v: &Value, key: &str) -> Vec<u8> {
     hex::decode(v[key].as_str().unwrap_or_else(|| panic!("no {key}"))).unwrap()

@@ -8,7 +8,7 @@
 use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 use zeroize::Zeroizing;
 
-use super::rustcrypto::parse_low_s;
+use super::rustcrypto::{MISMATCH, parse_low_s};
 use super::{CryptoProvider, RustCrypto};
 use crate::hpke::HpkeKeyPair;
 use crate::identity::{IdentityKey, PublicIdentity, SIGNATURE_LEN};
@@ -33,7 +33,7 @@ impl CryptoProvider for Ring {
         parse_low_s(sig)?;
         UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, key.as_bytes())
             .verify(msg, sig)
-            .map_err(|_| "signature does not match the key and content")
+            .map_err(|_| MISMATCH)
     }
 
     fn hpke_derive_keypair(

@@ -166,14 +166,25 @@ fn seal_with<K: Kem>(
         what: "HPKE",
         reason: "not a valid public key for the suite",
     })?;
-    let mut rng = RngRef(rng);
+    seal_to::<K>(&pk, info, aad, plaintext, rng)
+}
+
+/// HPKE base-mode single-shot seal to a parsed public key of `K`, with the `hpke` crate's key
+/// schedule and ChaCha20-Poly1305 (shared with the AWS-LC provider's KEM).
+pub(super) fn seal_to<K: Kem>(
+    pk: &K::PublicKey,
+    info: &[u8],
+    aad: &[u8],
+    plaintext: &[u8],
+    rng: &mut dyn rand_core::CryptoRng,
+) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
     let (enc, ct) = hpke::single_shot_seal_with_rng::<ChaCha20Poly1305, HkdfSha256, K>(
         &OpModeS::Base,
-        &pk,
+        pk,
         info,
         plaintext,
         aad,
-        &mut rng,
+        &mut RngRef(rng),
     )
     .map_err(|_| CryptoError::SealFailed("HPKE seal"))?;
     Ok((enc.to_bytes().to_vec(), ct))
@@ -205,7 +216,9 @@ impl Parsed {
     }
 }
 
-fn open_with<K: Kem>(
+/// HPKE base-mode single-shot open with a parsed private key of `K` (shared with the AWS-LC
+/// provider's KEM).
+pub(super) fn open_with<K: Kem>(
     sk: &K::PrivateKey,
     enc: &[u8],
     info: &[u8],
