@@ -21,6 +21,9 @@ use crate::meeting::Event;
 /// A removing commit: `(removed id, epoch it created, security code of that epoch)`.
 type RemovalKey = (String, u64, String);
 
+/// An epoch state `(epoch, transcript hash)` and the roster of ids that belongs to it.
+type RosterAt = ((u64, [u8; 32]), BTreeSet<String>);
+
 /// One removing commit while the ledger waits for a majority of its parent roster to accept it.
 #[derive(Debug, Default)]
 struct Pending {
@@ -53,8 +56,7 @@ struct Report {
 pub(super) struct Removals {
     pending: BTreeMap<RemovalKey, Pending>,
     /// Each participant's roster at the last observation, with the epoch state it belongs to.
-    rosters: BTreeMap<String, BTreeSet<String>>,
-    roster_states: BTreeMap<String, (u64, [u8; 32])>,
+    rosters: BTreeMap<String, RosterAt>,
 }
 
 impl Removals {
@@ -72,7 +74,12 @@ impl Removals {
         let mut open: BTreeMap<String, Vec<(String, BTreeSet<String>)>> = BTreeMap::new();
         let mut reports = Vec::new();
         for (at, e) in events {
-            let known = || self.rosters.get(at).cloned().unwrap_or_default();
+            let known = || {
+                self.rosters
+                    .get(at)
+                    .map(|(_, r)| r.clone())
+                    .unwrap_or_default()
+            };
             let cur = running.entry(at.clone()).or_insert_with(known);
             let base = parent.entry(at.clone()).or_insert_with(known);
             match e {
@@ -158,9 +165,12 @@ impl Removals {
         state: (u64, [u8; 32]),
         roster: impl FnOnce() -> BTreeSet<String>,
     ) {
-        if self.roster_states.get(id) != Some(&state) || !self.rosters.contains_key(id) {
-            self.rosters.insert(id.to_string(), roster());
-            self.roster_states.insert(id.to_string(), state);
+        if self
+            .rosters
+            .get(id)
+            .is_none_or(|(known, _)| *known != state)
+        {
+            self.rosters.insert(id.to_string(), (state, roster()));
         }
     }
 
