@@ -440,7 +440,7 @@ fn advance(s: &mut S, spent: &mut u64, d: u64, ledger: &mut Ledger) {
 /// Records what everyone holds and seals a frame per sender; any violation is a crash. Also
 /// checks the byte budget of unverified input every participant holds (spec/README.md).
 fn observe(s: &S, ledger: &mut Ledger) {
-    support::trace(s, ledger);
+    support::trace(s);
     ledger.observe(s);
     ledger.seal_frames(s);
     assert!(

@@ -177,7 +177,7 @@ pub fn far_future_commit(epoch: u64) -> Vec<u8> {
 /// With `SIM_OPS_TRACE` set, prints (to stderr) the events since the last observation and every
 /// participant whose epoch state or leadership changed: the triage view of a finding
 /// (`FUZZING.md`, "Triage").
-pub fn trace(s: &S, ledger: &conclave_core::sim::Ledger) {
+pub fn trace(s: &S) {
     use std::cell::RefCell;
     use std::collections::BTreeMap;
     thread_local! {
@@ -187,9 +187,12 @@ pub fn trace(s: &S, ledger: &conclave_core::sim::Ledger) {
     if !ON.with(|on| *on) {
         return;
     }
-    let _ = ledger;
     SEEN.with(|seen| {
         let mut seen = seen.borrow_mut();
+        if s.events.len() < seen.0 {
+            // A new input (several replayed in one process): start over.
+            *seen = Default::default();
+        }
         let t = s.now.as_secs();
         for (at, e) in s.events.iter().skip(seen.0) {
             eprintln!("[{t:>4}s] {at}: {e:?}");
@@ -203,7 +206,8 @@ pub fn trace(s: &S, ledger: &conclave_core::sim::Ledger) {
                 m.is_leader(),
                 m.is_active(),
                 m.is_ended(),
-                m.epoch_secrets().map(|x| (x.epoch, hex_prefix(&x.transcript_hash))),
+                m.epoch_secrets()
+                    .map(|x| (x.epoch, hex_prefix(&x.transcript_hash))),
                 m.participants()
                     .into_iter()
                     .map(|p| p.participant_id)
