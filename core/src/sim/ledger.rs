@@ -160,8 +160,19 @@ impl Ledger {
     /// Makes every participant that may send seal one frame on stream 0 and records its
     /// `(key, nonce)`; a repeat is a violation.
     pub fn seal_frames<R: CryptoRng>(&mut self, sim: &Sim<R>) {
+        self.seal_frames_where(sim, |_| true);
+    }
+
+    /// Like [`seal_frames`](Self::seal_frames), for the participants `pick` selects only (for
+    /// example those the simulation called since the last seal: a participant's frame state
+    /// changes only when it runs, or through direct use of its `FrameCrypto`).
+    pub fn seal_frames_where<R: CryptoRng>(
+        &mut self,
+        sim: &Sim<R>,
+        mut pick: impl FnMut(&str) -> bool,
+    ) {
         for (id, m) in &sim.participants {
-            if !m.can_send() {
+            if !m.can_send() || !pick(id) {
                 continue;
             }
             let f = m.frame_crypto();

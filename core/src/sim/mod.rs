@@ -79,6 +79,9 @@ pub struct Sim<R: CryptoRng> {
     /// The random source.
     pub rng: R,
     paused: std::collections::BTreeSet<String>,
+    /// Calls into participants so far, and the count at each participant's latest call.
+    activity: u64,
+    last_call: BTreeMap<String, u64>,
 }
 
 /// What a tap decides for a message.
@@ -109,6 +112,34 @@ impl<R: CryptoRng> Sim<R> {
             meeting_id: meeting_id.to_vec(),
             rng,
             paused: Default::default(),
+            activity: 0,
+            last_call: BTreeMap::new(),
+        }
+    }
+
+    /// How many times the simulation has called into a participant so far (create, join,
+    /// [`act`](Self::act), a message delivered, a timer run). A participant's state changes only
+    /// through such calls (or through direct use of [`participants`](Self::participants)), so
+    /// an observer may skip what was not called since it last looked: the `sim_ops` fuzz target
+    /// observes only the virtual seconds in which something ran.
+    pub fn activity(&self) -> u64 {
+        self.activity
+    }
+
+    /// The [`activity`](Self::activity) count right after the latest call into `id` (`None`
+    /// if the simulation never called it).
+    pub fn last_activity(&self, id: &str) -> Option<u64> {
+        self.last_call.get(id).copied()
+    }
+
+    /// Counts a call into `id`.
+    fn called(&mut self, id: &str) {
+        self.activity += 1;
+        match self.last_call.get_mut(id) {
+            Some(at) => *at = self.activity,
+            None => {
+                self.last_call.insert(id.to_string(), self.activity);
+            }
         }
     }
 
@@ -129,7 +160,8 @@ impl<R: CryptoRng> Sim<R> {
             &mut self.rng,
         )?;
         self.participants.insert(id.to_string(), m);
-        self.collect();
+        self.called(id);
+        self.collect_from(id);
         Ok(())
     }
 
@@ -150,7 +182,8 @@ impl<R: CryptoRng> Sim<R> {
             &mut self.rng,
         )?;
         self.participants.insert(id.to_string(), m);
-        self.collect();
+        self.called(id);
+        self.collect_from(id);
         Ok(())
     }
 
@@ -166,7 +199,8 @@ impl<R: CryptoRng> Sim<R> {
             .get_mut(id)
             .ok_or_else(|| MeetingError::UnknownParticipant(id.to_string()))?;
         let r = f(m, now, &mut self.rng);
-        self.collect();
+        self.called(id);
+        self.collect_from(id);
         r
     }
 
@@ -194,45 +228,54 @@ impl<R: CryptoRng> Sim<R> {
         }
     }
 
+    /// Collects every participant's events and transmits (outputs of direct use of
+    /// [`participants`](Self::participants) included).
     fn collect(&mut self) {
         let ids: Vec<String> = self.participants.keys().cloned().collect();
         for id in ids {
-            let Some(m) = self.participants.get_mut(&id) else {
-                continue;
-            };
-            while let Some(e) = m.poll_event() {
-                self.events.push((id.clone(), e));
-            }
-            let mut out = Vec::new();
-            while let Some(t) = m.poll_transmit() {
+            self.collect_from(&id);
+        }
+    }
+
+    /// Collects `id`'s events and puts its transmits in flight (a paused participant's are
+    /// dropped). Only a participant that was called has any: after a call, collecting from it
+    /// alone is the same as collecting from everyone.
+    fn collect_from(&mut self, id: &str) {
+        let Some(m) = self.participants.get_mut(id) else {
+            return;
+        };
+        while let Some(e) = m.poll_event() {
+            self.events.push((id.to_string(), e));
+        }
+        let mut out = Vec::new();
+        while let Some(t) = m.poll_transmit() {
+            out.push(t);
+        }
+        // Offloaded rebuild sealing (MeetingConfig::offload_rebuild_sealing): run inline.
+        while let Some(job) = m.poll_seal_job() {
+            if let Ok(t) = job.run(&mut self.rng) {
                 out.push(t);
             }
-            // Offloaded rebuild sealing (MeetingConfig::offload_rebuild_sealing): run inline.
-            while let Some(job) = m.poll_seal_job() {
-                if let Ok(t) = job.run(&mut self.rng) {
-                    out.push(t);
+        }
+        if self.paused.contains(id) {
+            return;
+        }
+        for t in out {
+            match &t.destination {
+                Destination::All | Destination::Leader => {
+                    for to in self.participants.keys().filter(|k| *k != id) {
+                        self.in_flight.push_back(InFlight {
+                            from: id.to_string(),
+                            to: to.clone(),
+                            payload: t.payload.clone(),
+                        });
+                    }
                 }
-            }
-            if self.paused.contains(&id) {
-                continue;
-            }
-            for t in out {
-                let targets: Vec<String> = match &t.destination {
-                    Destination::All | Destination::Leader => self
-                        .participants
-                        .keys()
-                        .filter(|k| **k != id)
-                        .cloned()
-                        .collect(),
-                    Destination::Participant(p) => vec![p.clone()],
-                };
-                for to in targets {
-                    self.in_flight.push_back(InFlight {
-                        from: id.clone(),
-                        to,
-                        payload: t.payload.clone(),
-                    });
-                }
+                Destination::Participant(p) => self.in_flight.push_back(InFlight {
+                    from: id.to_string(),
+                    to: p.clone(),
+                    payload: t.payload,
+                }),
             }
         }
     }
@@ -244,6 +287,12 @@ impl<R: CryptoRng> Sim<R> {
     /// Delivers every message in flight (and those they cause) until none remain, applying
     /// faults. Returns the number delivered.
     pub fn deliver_all(&mut self) -> usize {
+        self.collect();
+        self.deliver_in_flight()
+    }
+
+    /// [`deliver_all`](Self::deliver_all) without first collecting from everyone.
+    fn deliver_in_flight(&mut self) -> usize {
         let mut delivered = 0;
         let mut budget = 1_000_000usize;
         while let Some(mut msg) = self.in_flight.pop_front() {
@@ -270,11 +319,15 @@ impl<R: CryptoRng> Sim<R> {
                     TapAction::DeliverWith(more) => extra = more,
                 }
             }
+            let mut to = std::collections::BTreeSet::new();
             for m in std::iter::once(msg).chain(extra) {
                 delivered += 1;
+                to.insert(m.to.clone());
                 self.deliver_one(m);
             }
-            self.collect();
+            for id in to {
+                self.collect_from(&id);
+            }
         }
         delivered
     }
@@ -289,6 +342,7 @@ impl<R: CryptoRng> Sim<R> {
         self.relay_bytes += msg.payload.len() as u64;
         self.relay_messages += 1;
         let now = self.now;
+        self.called(&msg.to);
         if let Some(m) = self.participants.get_mut(&msg.to)
             && let Err(error) = m.handle_message(&msg.payload, now, &mut self.rng)
         {
@@ -302,37 +356,55 @@ impl<R: CryptoRng> Sim<R> {
 
     /// Runs every participant's timers at the current time.
     pub fn tick(&mut self) {
+        self.collect();
+        self.run_timers();
+    }
+
+    /// Runs the timers due now and collects the outputs of the participants that ran.
+    fn run_timers(&mut self) {
         let now = self.now;
-        let ids: Vec<String> = self.participants.keys().cloned().collect();
-        for id in ids {
-            if self.paused.contains(&id) {
+        let mut ran = Vec::new();
+        for (id, m) in &mut self.participants {
+            if self.paused.contains(id) || m.poll_timeout().is_none_or(|t| t > now) {
                 continue;
             }
-            if let Some(m) = self.participants.get_mut(&id)
-                && m.poll_timeout().is_some_and(|t| t <= now)
-                && let Err(error) = m.handle_timeout(now, &mut self.rng)
-            {
+            if let Err(error) = m.handle_timeout(now, &mut self.rng) {
                 self.rejections.push(Rejection {
                     at: id.clone(),
                     from: id.clone(),
                     error,
                 });
             }
+            ran.push(id.clone());
         }
-        self.collect();
+        for id in ran {
+            self.called(&id);
+            self.collect_from(&id);
+        }
     }
 
     /// Delivers and runs timers until nothing is in flight and no timer is due.
     pub fn settle(&mut self) {
+        self.collect();
+        if self.in_flight.is_empty() && !self.timer_due() {
+            return;
+        }
         for _ in 0..64 {
-            self.tick();
-            if self.deliver_all() == 0 && self.in_flight.is_empty() {
-                self.tick();
+            self.run_timers();
+            if self.deliver_in_flight() == 0 && self.in_flight.is_empty() {
+                self.run_timers();
                 if self.in_flight.is_empty() {
                     break;
                 }
             }
         }
+    }
+
+    /// Whether a running participant has a timer due now.
+    fn timer_due(&self) -> bool {
+        self.participants.iter().any(|(id, m)| {
+            !self.paused.contains(id) && m.poll_timeout().is_some_and(|t| t <= self.now)
+        })
     }
 
     /// Advances virtual time by `d` in steps of `step`, settling at each step.
