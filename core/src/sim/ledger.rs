@@ -282,6 +282,29 @@ mod tests {
         assert!(ledger.violations[0].starts_with("alice sealed a second frame"));
     }
 
+    /// `seal_frames_where` seals for the picked participants only: a send counter restored at an
+    /// unpicked participant goes unseen until that participant is picked.
+    #[test]
+    fn only_picked_participants_seal() {
+        let mut s = three();
+        s.advance(Duration::from_secs(12), Duration::from_secs(1));
+        let mut ledger = Ledger::new();
+        ledger.observe(&s);
+        ledger.seal_frames(&s);
+        let sealed = ledger.frames_sealed;
+        assert_eq!(sealed, 3, "one frame per sender");
+        let bob = s.participants["bob"].frame_crypto();
+        let before = bob.snapshot();
+        ledger.seal_frames(&s);
+        bob.restore(&before);
+        ledger.seal_frames_where(&s, |id| id == "alice");
+        assert_eq!(ledger.frames_sealed, sealed + 3 + 1);
+        assert!(ledger.violations.is_empty(), "{:?}", ledger.violations);
+        ledger.seal_frames_where(&s, |id| id == "bob");
+        assert_eq!(ledger.violations.len(), 1, "{:?}", ledger.violations);
+        assert!(ledger.violations[0].starts_with("bob sealed a second frame"));
+    }
+
     fn three() -> Sim<ChaCha20Rng> {
         let mut s = Sim::new(
             b"ledger-unit-test-meeting",

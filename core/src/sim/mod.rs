@@ -442,3 +442,65 @@ impl<R: CryptoRng> Sim<R> {
         seen.map(|s| s.0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::*;
+
+    /// `activity` counts every call into a participant and `last_activity` the latest per
+    /// participant; a second in which no timer is due and nothing is in flight calls no one.
+    #[test]
+    fn activity_counts_calls_and_quiet_seconds_call_no_one() {
+        let mut s = Sim::new(
+            b"sim-unit-test-meeting",
+            MeetingConfig::default(),
+            ChaCha20Rng::seed_from_u64(3),
+        );
+        s.create("alice").unwrap();
+        s.join("bob").unwrap();
+        s.settle();
+        s.advance(Duration::from_secs(20), Duration::from_secs(1));
+        let alice = s.last_activity("alice").unwrap();
+        s.act("bob", |_, _, _| Ok(())).unwrap();
+        assert_eq!(s.last_activity("bob"), Some(s.activity()));
+        assert_eq!(s.last_activity("alice"), Some(alice));
+        assert_eq!(s.last_activity("carol"), None);
+        let (mut quiet, mut busy) = (0, 0);
+        for _ in 0..20 {
+            let before = s.activity();
+            let states: Vec<_> = s
+                .participants
+                .values()
+                .map(|m| {
+                    (
+                        m.epoch(),
+                        m.transcript_hash(),
+                        m.frame_crypto().send_epoch(),
+                    )
+                })
+                .collect();
+            s.advance(Duration::from_secs(1), Duration::from_secs(1));
+            if s.activity() == before {
+                quiet += 1;
+                let after: Vec<_> = s
+                    .participants
+                    .values()
+                    .map(|m| {
+                        (
+                            m.epoch(),
+                            m.transcript_hash(),
+                            m.frame_crypto().send_epoch(),
+                        )
+                    })
+                    .collect();
+                assert_eq!(states, after);
+            } else {
+                busy += 1;
+            }
+        }
+        assert!(quiet > 0 && busy > 0, "quiet {quiet}, busy {busy}");
+    }
+}
