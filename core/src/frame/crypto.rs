@@ -25,7 +25,7 @@ mod open;
 mod snapshot;
 mod tables;
 
-use config::check_plaintext_len;
+pub(crate) use config::check_plaintext_len;
 pub use config::{Decrypted, DecryptedInfo, FrameConfig, max_frame_len, max_plaintext_len};
 #[cfg(any(fuzzing, test))]
 use tables::TABLE_CHUNK;

@@ -4,7 +4,7 @@
 use core::time::Duration;
 
 use super::codec::{self, Codec};
-use super::crypto::{Decrypted, DecryptedInfo, FrameCrypto, max_frame_len};
+use super::crypto::{Decrypted, DecryptedInfo, FrameCrypto, check_plaintext_len, max_frame_len};
 use super::trailer::TAG_LEN;
 use super::{AeadBackend, FrameError, MAX_FRAME_PLAINTEXT};
 
@@ -21,7 +21,7 @@ impl<B: AeadBackend> FrameCrypto<B> {
         stream: u32,
         frame: &[u8],
     ) -> Result<Vec<u8>, FrameError> {
-        check_len(frame.len())?;
+        check_plaintext_len(frame.len())?;
         let mut out = vec![0u8; max_frame_len(frame.len())];
         let n = self.encrypt_media_into(codec, stream, frame, &mut out)?;
         out.truncate(n);
@@ -41,7 +41,7 @@ impl<B: AeadBackend> FrameCrypto<B> {
         frame: &[u8],
         out: &mut [u8],
     ) -> Result<usize, FrameError> {
-        check_len(frame.len())?;
+        check_plaintext_len(frame.len())?;
         let prepared = codec::prepare(codec, frame)?;
         let frame = prepared.canonical.as_deref().unwrap_or(frame);
         self.encrypt_layout(
@@ -67,15 +67,7 @@ impl<B: AeadBackend> FrameCrypto<B> {
         let frame = canonical.as_deref().unwrap_or(frame);
         let mut out = vec![0u8; frame.len().saturating_sub(TAG_LEN).min(MAX_FRAME_PLAINTEXT)];
         let info = self.decrypt_canonical_into(codec, frame, &mut out, now)?;
-        out.truncate(info.len);
-        Ok(Decrypted {
-            sender: info.sender,
-            stream: info.stream,
-            epoch: info.epoch,
-            counter: info.counter,
-            prefix_len: info.prefix_len,
-            plaintext: out,
-        })
+        Ok(Decrypted::from_buffer(info, out))
     }
 
     /// Like [`decrypt_media`](Self::decrypt_media) but writes the codec frame to `out`.
@@ -128,15 +120,4 @@ impl<B: AeadBackend> FrameCrypto<B> {
             }
         }
     }
-}
-
-fn check_len(len: usize) -> Result<(), FrameError> {
-    if len > MAX_FRAME_PLAINTEXT {
-        return Err(FrameError::TooLarge {
-            what: "frame plaintext",
-            len,
-            max: MAX_FRAME_PLAINTEXT,
-        });
-    }
-    Ok(())
 }

@@ -450,6 +450,20 @@ mod tests {
 
     use super::*;
 
+    /// Each participant's (epoch, transcript hash, send epoch).
+    fn states_of(s: &Sim<ChaCha20Rng>) -> Vec<(u64, [u8; 32], Option<u64>)> {
+        s.participants
+            .values()
+            .map(|m| {
+                (
+                    m.epoch(),
+                    m.transcript_hash(),
+                    m.frame_crypto().send_epoch(),
+                )
+            })
+            .collect()
+    }
+
     /// `activity` counts every call into a participant and `last_activity` the latest per
     /// participant; a second in which no timer is due and nothing is in flight calls no one.
     #[test]
@@ -471,32 +485,11 @@ mod tests {
         let (mut quiet, mut busy) = (0, 0);
         for _ in 0..20 {
             let before = s.activity();
-            let states: Vec<_> = s
-                .participants
-                .values()
-                .map(|m| {
-                    (
-                        m.epoch(),
-                        m.transcript_hash(),
-                        m.frame_crypto().send_epoch(),
-                    )
-                })
-                .collect();
+            let states = states_of(&s);
             s.advance(Duration::from_secs(1), Duration::from_secs(1));
             if s.activity() == before {
                 quiet += 1;
-                let after: Vec<_> = s
-                    .participants
-                    .values()
-                    .map(|m| {
-                        (
-                            m.epoch(),
-                            m.transcript_hash(),
-                            m.frame_crypto().send_epoch(),
-                        )
-                    })
-                    .collect();
-                assert_eq!(states, after);
+                assert_eq!(states, states_of(&s));
             } else {
                 busy += 1;
             }

@@ -72,6 +72,22 @@ pub struct Decrypted {
     pub plaintext: Vec<u8>,
 }
 
+impl Decrypted {
+    /// The result of a decryption into `plaintext` that wrote what `info` says (the buffer is
+    /// cut to `info.len`).
+    pub(crate) fn from_buffer(info: DecryptedInfo, mut plaintext: Vec<u8>) -> Self {
+        plaintext.truncate(info.len);
+        Decrypted {
+            sender: info.sender,
+            stream: info.stream,
+            epoch: info.epoch,
+            counter: info.counter,
+            prefix_len: info.prefix_len,
+            plaintext,
+        }
+    }
+}
+
 impl core::fmt::Debug for Decrypted {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Decrypted")
@@ -132,7 +148,7 @@ fn canonical_growth(len: usize) -> usize {
 }
 
 /// Fails with `TooLarge` if a plaintext of `len` bytes is over `MAX_FRAME_PLAINTEXT`.
-pub(super) fn check_plaintext_len(len: usize) -> Result<(), FrameError> {
+pub(crate) fn check_plaintext_len(len: usize) -> Result<(), FrameError> {
     if len > MAX_FRAME_PLAINTEXT {
         return Err(FrameError::TooLarge {
             what: "frame plaintext",

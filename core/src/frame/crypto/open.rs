@@ -9,15 +9,7 @@ impl<B: AeadBackend> FrameCrypto<B> {
         // Never more than MAX_FRAME_PLAINTEXT: a longer frame fails before writing.
         let mut out = vec![0u8; frame.len().saturating_sub(TAG_LEN).min(MAX_FRAME_PLAINTEXT)];
         let info = self.decrypt_into(frame, &mut out, now)?;
-        out.truncate(info.len);
-        Ok(Decrypted {
-            sender: info.sender,
-            stream: info.stream,
-            epoch: info.epoch,
-            counter: info.counter,
-            prefix_len: info.prefix_len,
-            plaintext: out,
-        })
+        Ok(Decrypted::from_buffer(info, out))
     }
 
     /// Like [`decrypt`](Self::decrypt) but writes the plaintext (clear prefix included) to
