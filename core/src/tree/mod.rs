@@ -4,8 +4,8 @@
 //! Leaf `i` is node `2i`; parents sit at odd indices; a tree of `W` leaves (a power of two) has
 //! `2W - 1` nodes and root `W - 1`. The leader holds every node key; a member holds its leaf key
 //! and the keys of its direct path. A commit is planned deterministically from the occupancy and
-//! the roster change ([`plan`]), so the leader and every member agree on which node keys ratchet,
-//! which are refreshed and under which child keys the refreshed keys are wrapped.
+//! the roster change ([`plan()`](fn@plan)), so the leader and every member agree on which node
+//! keys ratchet, which are refreshed and under which child keys the refreshed keys are wrapped.
 
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
