@@ -482,12 +482,10 @@ const MAX_HELD_BYTES: usize = 16 * 1024 * 1024;
 /// held.
 fn check_heap(s: &S, checked: &mut BTreeMap<String, u64>) {
     for (id, m) in &s.participants {
-        let at = s.last_activity(id);
-        if at.is_some() && checked.get(id).copied() == at {
+        if let Some(at) = s.last_activity(id)
+            && checked.insert(id.clone(), at) == Some(at)
+        {
             continue;
-        }
-        if let Some(at) = at {
-            checked.insert(id.clone(), at);
         }
         let held = heap::held_by(m);
         assert!(

@@ -319,14 +319,23 @@ impl<R: CryptoRng> Sim<R> {
                     TapAction::DeliverWith(more) => extra = more,
                 }
             }
-            let mut to = std::collections::BTreeSet::new();
-            for m in std::iter::once(msg).chain(extra) {
-                delivered += 1;
-                to.insert(m.to.clone());
-                self.deliver_one(m);
-            }
-            for id in to {
-                self.collect_from(&id);
+            let to = msg.to.clone();
+            delivered += 1;
+            self.deliver_one(msg);
+            if extra.is_empty() {
+                self.collect_from(&to);
+            } else {
+                // The tap added messages: collect from each recipient once, in id order (as
+                // collecting from everyone would).
+                let mut ids = std::collections::BTreeSet::from([to]);
+                for m in extra {
+                    delivered += 1;
+                    ids.insert(m.to.clone());
+                    self.deliver_one(m);
+                }
+                for id in ids {
+                    self.collect_from(&id);
+                }
             }
         }
         delivered
